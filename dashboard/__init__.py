@@ -1,0 +1,1 @@
+"""The Dash app: pages and thin callbacks over `geodata`, `loaders` and `layers`."""

@@ -1,0 +1,116 @@
+"""The store: engine, sessions, migrations, and every SQLite/PostGIS difference in one place.
+
+Default: an SQLite file in WAL mode (settings.DEFAULT_DB_PATH). With a `postgresql+psycopg://` URL the same
+tables live in PostgreSQL, and migrations add PostGIS geometry columns generated from the stored WKB.
+"""
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import shapely
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, create_engine, event, func, inspect, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from geodata import models
+from geodata.errors import GridMapError
+from geodata.settings import load_settings
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: Tables with a stored geometry (WKB, EPSG:4326); on PostGIS each also gets a generated `geom` column.
+GEOMETRY_TABLES = ("community", "grid", "building", "path")
+
+
+def default_url() -> str:
+    return load_settings().db_url
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def make_engine(url: str | None = None) -> Engine:
+    """An engine for `url` (default: the settings' store). Creates the SQLite file's folder if needed."""
+    url = url or default_url()
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    if url.startswith("postgresql"):
+        return create_engine(url, pool_pre_ping=True)
+    raise GridMapError(f"GRIDMAP_DB: expected an sqlite:/// or postgresql+psycopg:// URL, got {url.split(':')[0]}:…")
+
+
+def backend(engine: Engine) -> str:
+    """'sqlite' or 'postgresql'."""
+    return engine.dialect.name
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision` (default the newest); a store made by an older version upgrades in place."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def open_store(url: str | None = None) -> Engine:
+    """Engine on `url`, migrated to the newest schema."""
+    engine = make_engine(url)
+    migrate(engine)
+    return engine
+
+
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session committed on success and rolled back on any error (one transaction)."""
+    session = Session(engine, expire_on_commit=False)
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def is_empty(engine: Engine) -> bool:
+    """True when the store has no community yet (or no tables)."""
+    if not inspect(engine).has_table("community"):
+        return True
+    with Session(engine) as s:
+        return s.scalar(select(func.count()).select_from(models.Community)) == 0
+
+
+def to_wkb(geom: shapely.Geometry | None) -> bytes | None:
+    return None if geom is None else shapely.to_wkb(geom)
+
+
+def from_wkb(data: bytes | None) -> shapely.Geometry | None:
+    return None if data is None else shapely.from_wkb(bytes(data))
