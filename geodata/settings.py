@@ -24,6 +24,7 @@ class Settings:
     demo_dir: str = str(ROOT / "var" / "demo")
     secret_key: str = ""
     session_minutes: int = 60
+    cookie_secure: bool = False
     max_upload_mb: int = 30
     tiles: str = "none"
     tianditu_key: str = ""
@@ -40,6 +41,7 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "demo_dir": ("GRIDMAP_DEMO_DIR", "where the demo street's raw files are written"),
     "secret_key": ("GRIDMAP_SECRET_KEY", "session-signing key; empty: a random key kept in var/secret_key"),
     "session_minutes": ("GRIDMAP_SESSION_MINUTES", "minutes of inactivity before a session expires"),
+    "cookie_secure": ("GRIDMAP_COOKIE_SECURE", "1: send the session cookie only over HTTPS"),
     "max_upload_mb": ("GRIDMAP_MAX_UPLOAD_MB", "largest file accepted by the data page, in MB"),
     "tiles": ("GRIDMAP_TILES", "base map tiles: none (offline default), osm, tianditu, gaode"),
     "tianditu_key": ("GRIDMAP_TIANDITU_KEY", "Tianditu key, needed for tiles=tianditu"),
