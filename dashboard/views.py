@@ -1,0 +1,307 @@
+"""Pure functions the pages and callbacks call: ids and a scope in, plain JSON-able data out.
+
+No Dash here (the page modules turn this data into components), so everything is testable without a browser.
+Every function that returns community, building or flat data checks the caller's scope with `geodata.access`
+first and returns None when the area is not theirs; the pages show "无权查看" for None. Values are codes
+(schema.V_*, indicators.B_*, schema.M_*): the pages translate them through the message catalog.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from geodata import access, history, indicators, models, schema, verification
+from geodata.errors import AccessDenied, NotFoundError
+from layers import basemap, buildings, colors, geojson, grids
+
+DEFAULT_COMMUNITY = "兰翔社区"
+#: Change-log fields whose old/new values are personal identifiers: shown masked.
+MASKED_HISTORY_FIELDS = {"id_number": access.mask_id, "id_raw": access.mask_id, "phone": access.mask_phone,
+                         "phone2": access.mask_phone, "phone_raw": access.mask_phone}
+
+
+def _when(utc: dt.datetime | None) -> str | None:
+    """A stored UTC timestamp as local time to the minute, e.g. '2024-03-01 09:30'."""
+    return None if utc is None else indicators.local_time(utc).isoformat(sep=" ", timespec="minutes")
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
+
+
+def age_on(birth: dt.date | None, as_of: dt.date) -> int | None:
+    if birth is None:
+        return None
+    return as_of.year - birth.year - ((as_of.month, as_of.day) < (birth.month, birth.day))
+
+
+# --- communities ---------------------------------------------------------------------------------
+
+def visible_communities(session: Session, scope: access.Scope | None) -> list[dict[str, Any]]:
+    """Communities the scope may see: id, name, street, synthetic, ordered by street and name."""
+    ids = access.visible_community_ids(session, scope)
+    if not ids:
+        return []
+    rows = session.execute(select(models.Community.id, models.Community.name, models.Street.name,
+                                  models.Community.synthetic, models.Street.synthetic)
+                           .join(models.Street, models.Street.id == models.Community.street_id)
+                           .where(models.Community.id.in_(ids))
+                           .order_by(models.Street.name, models.Community.name, models.Community.id)).all()
+    return [{"id": r[0], "name": r[1], "street": r[2], "synthetic": bool(r[3] or r[4])} for r in rows]
+
+
+def default_community_id(session: Session, scope: access.Scope | None) -> int | None:
+    """The first visible community named 兰翔社区, else the first visible one (lowest id)."""
+    communities = visible_communities(session, scope)
+    if not communities:
+        return None
+    named = [c["id"] for c in communities if c["name"] == DEFAULT_COMMUNITY]
+    return min(named) if named else min(c["id"] for c in communities)
+
+
+def _community(session: Session, community_id: int) -> dict[str, Any]:
+    c = session.get(models.Community, community_id)
+    if c is None:
+        raise NotFoundError(f"community {community_id} does not exist")
+    return {"id": c.id, "name": c.name, "compound": c.compound, "code": c.code, "street": c.street.name,
+            "synthetic": bool(c.synthetic or c.street.synthetic)}
+
+
+def _visible_building_ids(session: Session, scope: access.Scope | None, community_id: int) -> set[int]:
+    return set(session.scalars(select(models.Building.id).where(models.Building.community_id == community_id,
+                                                                access.building_clause(scope))))
+
+
+def map_data(session: Session, scope: access.Scope | None, community_id: int, *, offset: str | None = None,
+             as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """Everything the map page of a community shows, or None outside the scope.
+
+    Keys: community, buildings / grids / outline / paths (FeatureCollections in display coordinates), bounds
+    ([[s, w], [n, e]]), coverage (rows per grid), totals (households, verified, share, open findings and events,
+    elderly households, living alone, party families, buildings).
+    """
+    if not access.community_visible(session, scope, community_id):
+        return None
+    as_of = as_of or indicators.local_today()
+    community = _community(session, community_id)
+    status = indicators.building_status(session, community_id, as_of=as_of)
+    visible_buildings = _visible_building_ids(session, scope, community_id)
+    status = status[status["building_id"].isin(visible_buildings)].reset_index(drop=True)
+    coverage = indicators.grid_coverage(session, community_id, as_of=as_of)
+    if scope is not None and scope.grid_ids is not None:
+        coverage = coverage[coverage["grid_id"].isin(scope.grid_ids)].reset_index(drop=True)
+    building_fc = buildings.buildings_geojson(session, community_id, status=status, visible=visible_buildings,
+                                              offset=offset)
+    grid_fc = grids.grids_geojson(session, community_id, coverage=coverage, visible=set(coverage["grid_id"]),
+                                  offset=offset)
+    outline_fc = basemap.outline_geojson(session, community_id, offset=offset)
+    paths_fc = basemap.paths_geojson(session, community_id, offset=offset)
+    fitted = geojson.merge_bounds(geojson.bounds(building_fc), geojson.bounds(grid_fc))
+    coverage_rows = [
+        {"grid_id": int(r.grid_id), "code": r.code, "name": r.name, "households": int(r.households),
+         "verified": int(r.verified), "share": None if pd.isna(r.share) else round(float(r.share), 3),
+         "color": colors.coverage_color(None if pd.isna(r.share) else float(r.share))}
+        for r in coverage.itertuples()]
+    households = int(status["households"].sum())
+    verified = int(status["verified"].sum())
+    totals = {"buildings": len(status), "households": households, "verified": verified,
+              "share": round(verified / households, 3) if households else None,
+              "open_findings": int(status["open_findings"].sum()), "open_events": int(status["open_events"].sum()),
+              "elderly_60": int(status["elderly_60"].sum()), "living_alone": int(status["living_alone"].sum()),
+              "party_families": int(status["party_families"].sum()),
+              "status_counts": {s: int((status["status"] == s).sum()) for s in colors.STATUS_ORDER}}
+    return {"community": community, "buildings": building_fc, "grids": grid_fc, "outline": outline_fc,
+            "paths": paths_fc, "bounds": fitted or geojson.bounds(outline_fc), "coverage": coverage_rows,
+            "totals": totals}
+
+
+# --- buildings -----------------------------------------------------------------------------------
+
+def _building_info(session: Session, building_id: int, as_of: dt.date) -> dict[str, Any]:
+    b = session.get(models.Building, building_id)
+    if b is None:
+        raise NotFoundError(f"building {building_id} does not exist")
+    status = indicators.building_status(session, b.community_id, as_of=as_of)
+    row = status[status["building_id"] == building_id].iloc[0].to_dict()
+    counts = {k: int(row[k]) for k in ("households", "verified", "open_findings", "elderly_60", "elderly_only",
+                                       "living_alone", "party_families", "open_events")}
+    community = session.get(models.Community, b.community_id)
+    return {"id": b.id, "number": b.number, "label": b.label or b.number, "floors": b.floors, "units": b.units,
+            "community_id": b.community_id, "community": community.name,
+            "synthetic": bool(community.synthetic or community.street.synthetic), "grid_id": b.grid_id,
+            "grid": session.get(models.Grid, b.grid_id).name if b.grid_id else None,
+            "status": row["status"], "color": colors.status_color(row["status"]), **counts}
+
+
+def _flat_rows(session: Session, building_id: int, as_of: dt.date, *, names: bool) -> list[dict[str, Any]]:
+    table = indicators.flat_table(session, building_id, as_of=as_of)
+    rows = []
+    for r in table.itertuples():
+        rows.append({"flat_id": int(r.flat_id), "unit": int(r.unit), "floor": _int(r.floor), "room": r.room,
+                     "household_id": _int(r.household_id), "households": int(r.households),
+                     "head_name": r.head_name if names else None, "persons": int(r.persons),
+                     "vacant": bool(r.vacant), "status": r.status, "color": colors.flat_color(r.status, r.vacant),
+                     "badges": list(r.badges)})
+    return rows
+
+
+def building_summary(session: Session, scope: access.Scope | None, building_id: int,
+                     as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """The side panel of a clicked building: its counts and, for person-level roles, its flats laid out as in
+    `building_sheet` but without names."""
+    if not access.building_visible(session, scope, building_id):
+        return None
+    as_of = as_of or indicators.local_today()
+    info = _building_info(session, building_id, as_of)
+    if not access.person_level_allowed(scope):
+        return {"building": info, "units": [], "floors": [], "cells": {}, "flats": None}
+    return {"building": info, **_sheet(_flat_rows(session, building_id, as_of, names=False))}
+
+
+def building_sheet(session: Session, scope: access.Scope | None, building_id: int,
+                   as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """The 楼盘表: floors top first, units as column groups, one cell per flat position (None where none).
+
+    Returns {"building", "units": [{"unit", "positions": [1, 2]}], "floors": [6, 5, …],
+    "cells": {floor: {unit: [flat row | None per position]}}, "flats": [flat rows]}; flats and cells only for
+    person-level roles (street staff get the building's counts).
+    """
+    if not access.building_visible(session, scope, building_id):
+        return None
+    as_of = as_of or indicators.local_today()
+    info = _building_info(session, building_id, as_of)
+    if not access.person_level_allowed(scope):
+        return {"building": info, "units": [], "floors": [], "cells": {}, "flats": None}
+    return {"building": info, **_sheet(_flat_rows(session, building_id, as_of, names=True))}
+
+
+def _sheet(flats: list[dict[str, Any]]) -> dict[str, Any]:
+    """Flat rows laid out as the 楼盘表: floors top first, per unit the flat positions, None where no flat is."""
+    floors = sorted({f["floor"] for f in flats if f["floor"] is not None}, reverse=True)
+    units = []
+    for unit in sorted({f["unit"] for f in flats}):
+        positions = sorted({_position(f) for f in flats if f["unit"] == unit})
+        units.append({"unit": unit, "positions": positions})
+    cells: dict[int, dict[int, list[dict[str, Any] | None]]] = {}
+    for floor in floors:
+        cells[floor] = {}
+        for u in units:
+            by_pos = {_position(f): f for f in flats if f["unit"] == u["unit"] and f["floor"] == floor}
+            cells[floor][u["unit"]] = [by_pos.get(p) for p in u["positions"]]
+    return {"units": units, "floors": floors, "cells": cells, "flats": flats}
+
+
+def _position(flat: dict[str, Any]) -> int:
+    """Flat number on its floor: room 502 → 2 (room = floor × 100 + n); otherwise the room's last digits."""
+    digits = "".join(ch for ch in str(flat["room"]) if ch.isdigit())
+    if flat["floor"] is not None and digits and int(digits) // 100 == flat["floor"]:
+        return int(digits) % 100
+    return int(digits[-2:]) if digits else 0
+
+
+# --- flats ---------------------------------------------------------------------------------------
+
+def _history_rows(session: Session, targets: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
+    rows = []
+    for entity, entity_id in targets:
+        for r in history.history_of(session, entity, entity_id):
+            mask = MASKED_HISTORY_FIELDS.get(r.field)
+            rows.append({"at": _when(r.at), "by": r.by, "how": r.how,
+                         "entity": entity, "entity_id": entity_id, "field": r.field,
+                         "old": mask(r.old) if mask and r.old else r.old,
+                         "new": mask(r.new) if mask and r.new else r.new})
+    rows.sort(key=lambda r: r["at"], reverse=True)
+    return rows
+
+
+def flat_detail(session: Session, scope: access.Scope | None, flat_id: int,
+                as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """Everything the flat page shows, with ID numbers and phones masked; None outside the scope."""
+    if not access.flat_visible(session, scope, flat_id):
+        return None
+    as_of = as_of or indicators.local_today()
+    flat = session.get(models.Flat, flat_id)
+    building = flat.building
+    community = session.get(models.Community, building.community_id)
+    row = next(r for r in _flat_rows(session, building.id, as_of, names=True) if r["flat_id"] == flat_id)
+    households = []
+    for hh in sorted(flat.households, key=lambda h: (not h.active, h.id)):
+        if not hh.active:
+            continue
+        members = []
+        for p in sorted(hh.persons, key=lambda p: (p.relation != schema.HEAD_RELATION, p.id)):
+            if not p.active:
+                continue
+            members.append({"id": p.id, "name": p.name, "relation": p.relation, "relation_text": p.relation_text,
+                            "sex": p.sex, "age": age_on(p.birth_date, as_of),
+                            "elderly": (age_on(p.birth_date, as_of) or 0) >= schema.ELDERLY_AGE,
+                            "id_number": access.mask_id(p.id_number or p.id_raw), "id_status": p.id_status,
+                            "phone": access.mask_phone(p.phone), "political": p.political_status,
+                            "party": p.political_status in schema.PARTY_CODES,
+                            "hukou": p.hukou_type})
+        households.append({"id": hh.id, "head_name": hh.head_name, "residence_status": hh.residence_status,
+                           "version": hh.version, "verified_at": hh.verified_at.isoformat() if hh.verified_at else None,
+                           "verified_by": hh.verified_by, "members": members})
+    household_ids = [h.id for h in flat.households]
+    person_ids = [p.id for h in flat.households for p in h.persons]
+    findings = list(session.scalars(
+        select(models.Finding).where(
+            (models.Finding.flat_id == flat_id) | models.Finding.household_id.in_(household_ids)
+            | models.Finding.person_id.in_(person_ids))
+        .order_by(models.Finding.status != schema.FINDING_OPEN, models.Finding.id.desc())))
+    visits = list(session.scalars(select(models.Visit).where(models.Visit.flat_id == flat_id)
+                                  .order_by(models.Visit.at.desc(), models.Visit.id.desc())))
+    events = list(session.scalars(select(models.Event).where(models.Event.flat_id == flat_id)
+                                  .order_by(models.Event.reported_at.desc(), models.Event.id.desc())))
+    targets = ([(schema.ENTITY_FLAT, flat_id)] + [(schema.ENTITY_HOUSEHOLD, h) for h in household_ids]
+               + [(schema.ENTITY_PERSON, p) for p in person_ids])
+    return {
+        "flat": {"id": flat.id, "unit": flat.unit, "floor": flat.floor, "room": flat.room,
+                 "residence_status": flat.residence_status, "status": row["status"], "color": row["color"],
+                 "vacant": row["vacant"], "badges": row["badges"]},
+        "building": {"id": building.id, "number": building.number, "label": building.label or building.number},
+        "community": {"id": community.id, "name": community.name, "compound": community.compound,
+                      "synthetic": bool(community.synthetic or community.street.synthetic)},
+        "households": households,
+        "findings": [{"id": f.id, "category": f.category, "status": f.status, "evidence": f.evidence,
+                      "created_at": _when(f.created_at)}
+                     for f in findings],
+        "visits": [{"id": v.id, "at": _when(v.at), "by": v.by, "method": v.method,
+                    "result": v.result, "note": v.note, "household_id": v.household_id} for v in visits],
+        "events": [{"id": e.id, "category": e.category, "state": e.state, "description": e.description,
+                    "reporter": e.reporter, "reported_at": _when(e.reported_at)}
+                   for e in events],
+        "history": _history_rows(session, targets),
+    }
+
+
+def save_visit(session: Session, scope: access.Scope | None, household_id: int, *, method: str, result: str,
+               note: str | None, expected_version: int | None = None) -> models.Visit:
+    """Record a verification outcome as the signed-in user (`verification.record_visit`), after the scope check."""
+    if not access.household_visible(session, scope, household_id):
+        raise AccessDenied(f"household {household_id}: outside your area")
+    return verification.record_visit(session, household_id, by=scope.username, method=method, result=result,
+                                     note=note, expected_version=expected_version)
+
+
+def save_flat_visit(session: Session, scope: access.Scope | None, flat_id: int, *, method: str, result: str,
+                    note: str | None) -> models.Visit:
+    """Record a verification of a flat without a household (`verification.record_flat_visit`), scope-checked."""
+    if not access.flat_visible(session, scope, flat_id):
+        raise AccessDenied(f"flat {flat_id}: outside your area")
+    return verification.record_flat_visit(session, flat_id, by=scope.username, method=method, result=result,
+                                          note=note)
+
+
+def save_event(session: Session, scope: access.Scope | None, flat_id: int, *, category: str, description: str,
+               reporter: str | None) -> models.Event:
+    """Report an event at a flat as the signed-in user (`verification.report_event`), after the scope check."""
+    if not access.flat_visible(session, scope, flat_id):
+        raise AccessDenied(f"flat {flat_id}: outside your area")
+    return verification.report_event(session, flat_id, category=category, description=description,
+                                     reporter=reporter, by=scope.username)

@@ -1,0 +1,309 @@
+"""Indicators of the register: per building, per grid, per flat (楼盘表) and per community.
+
+Pure functions over a Session, computed with a few aggregating SQL queries (the demo street has ~40k households and
+~100k persons: no per-row ORM loops). Ages are taken from `Person.birth_date` as of a reference date (default today);
+people without a birth date count as not elderly. Used by the map (layers, dashboard) and by
+`python -m geodata summary`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from geodata import models, schema
+
+#: Badges of a flat in the 楼盘表 (codes; their Chinese labels live in the dashboard's message catalog).
+B_ELDERLY_ONLY: Final = "elderly_only"      # 纯老户: every active member is 60+
+B_LIVING_ALONE: Final = "living_alone"      # 独居老人: one active person, 60+
+B_PARTY: Final = "party"                    # 党员家庭
+B_OPEN_ISSUE: Final = "open_issue"          # an open event (事件) at the flat
+B_FINDING: Final = "finding"                # an open finding (待核实)
+BADGES: Final = (B_LIVING_ALONE, B_ELDERLY_ONLY, B_PARTY, B_OPEN_ISSUE, B_FINDING)
+
+#: The product serves mainland China (one time zone): "today", verification dates and displayed times use it;
+#: timestamps are stored as naive UTC (models.utcnow).
+LOCAL_TZ: Final = zoneinfo.ZoneInfo("Asia/Shanghai")
+
+BUILDING_STATUS_COLUMNS: Final = (
+    "building_id", "number", "grid_id", "households", "verified", "open_findings", "elderly_60", "elderly_only",
+    "living_alone", "party_families", "open_events", "status")
+GRID_COVERAGE_COLUMNS: Final = ("grid_id", "code", "name", "households", "verified", "share")
+FLAT_TABLE_COLUMNS: Final = (
+    "flat_id", "unit", "floor", "room", "household_id", "households", "head_name", "persons", "vacant", "status",
+    B_ELDERLY_ONLY, B_LIVING_ALONE, B_PARTY, B_OPEN_ISSUE, B_FINDING, "badges")
+SUMMARY_KEYS: Final = ("name", "street", "grids", "buildings", "flats", "households", "persons", "verified_share",
+                       "findings", "open_issues")
+
+
+def local_today() -> dt.date:
+    """Today's date in China (the default reference date of every indicator)."""
+    return dt.datetime.now(LOCAL_TZ).date()
+
+
+def local_time(utc: dt.datetime) -> dt.datetime:
+    """A stored naive-UTC timestamp as naive China local time (for display and for local dates)."""
+    return utc.replace(tzinfo=dt.timezone.utc).astimezone(LOCAL_TZ).replace(tzinfo=None)
+
+
+def elderly_cutoff(as_of: dt.date, age: int = schema.ELDERLY_AGE) -> dt.date:
+    """Latest birth date of someone who is `age` or older on `as_of` (29 Feb falls back to 28 Feb)."""
+    try:
+        return as_of.replace(year=as_of.year - age)
+    except ValueError:
+        return as_of.replace(year=as_of.year - age, day=28)
+
+
+def status_of(households: int, verified: int, open_findings: int) -> str:
+    """Verification status (schema.V_*) of a building, grid or flat from its counts."""
+    if open_findings > 0:
+        return schema.V_OPEN_FINDINGS
+    if households > 0 and verified >= households:
+        return schema.V_VERIFIED
+    if verified > 0:
+        return schema.V_IN_PROGRESS
+    return schema.V_NOT_STARTED
+
+
+def _statuses(households: pd.Series, verified: pd.Series, open_findings: pd.Series) -> pd.Series:
+    """Vectorised `status_of`."""
+    conditions = [open_findings > 0, (households > 0) & (verified >= households), verified > 0]
+    choices = [schema.V_OPEN_FINDINGS, schema.V_VERIFIED, schema.V_IN_PROGRESS]
+    return pd.Series(np.select(conditions, choices, default=schema.V_NOT_STARTED), index=households.index,
+                     dtype=object)
+
+
+def _household_frame(session: Session, *, community_id: int | None = None, building_id: int | None = None,
+                     as_of: dt.date) -> pd.DataFrame:
+    """One row per active household (of a community or a building) with its members' counts and flags."""
+    person = models.Person
+    cutoff = elderly_cutoff(as_of)
+    query = (
+        select(models.Household.id.label("household_id"), models.Flat.id.label("flat_id"),
+               models.Flat.building_id.label("building_id"), models.Household.head_name,
+               models.Household.verified_at,
+               func.count(person.id).label("persons"),
+               func.coalesce(func.sum(case((person.birth_date <= cutoff, 1), else_=0)), 0).label("n60"),
+               func.coalesce(func.sum(case((person.political_status.in_(schema.PARTY_CODES), 1), else_=0)), 0)
+               .label("n_party"))
+        .join(models.Flat, models.Flat.id == models.Household.flat_id)
+        .outerjoin(person, and_(person.household_id == models.Household.id, person.active.is_(True)))
+        .where(models.Household.active.is_(True))
+        .group_by(models.Household.id, models.Flat.id, models.Flat.building_id, models.Household.head_name,
+                  models.Household.verified_at))
+    if building_id is not None:
+        query = query.where(models.Flat.building_id == building_id)
+    if community_id is not None:
+        query = (query.join(models.Building, models.Building.id == models.Flat.building_id)
+                 .where(models.Building.community_id == community_id))
+    frame = pd.DataFrame(session.execute(query).all(),
+                         columns=["household_id", "flat_id", "building_id", "head_name", "verified_at", "persons",
+                                  "n60", "n_party"])
+    for col in ("persons", "n60", "n_party"):
+        frame[col] = frame[col].astype(int)
+    verified_at = pd.to_datetime(frame["verified_at"])
+    frame["verified"] = verified_at.notna() & (verified_at <= pd.Timestamp(as_of))
+    frame["elderly_60"] = frame["n60"] > 0
+    frame["elderly_only"] = (frame["persons"] > 0) & (frame["n60"] == frame["persons"])
+    frame["living_alone"] = (frame["persons"] == 1) & (frame["n60"] == 1)
+    frame["party"] = frame["n_party"] > 0
+    return frame
+
+
+def _open_findings_per_flat(session: Session, *, community_id: int | None = None,
+                            building_id: int | None = None) -> pd.DataFrame:
+    """Open findings per flat: a finding's flat is its own, else its household's, else its person's household's,
+    else its checkpoint registration's (人在户不在 rows point at a flat only through the checkpoint)."""
+    finding_hh = aliased(models.Household)
+    finding_person = aliased(models.Person)
+    person_hh = aliased(models.Household)
+    checkpoint = aliased(models.CheckpointRegistration)
+    flat_id = func.coalesce(models.Finding.flat_id, finding_hh.flat_id, person_hh.flat_id, checkpoint.flat_id)
+    query = (
+        select(models.Flat.id.label("flat_id"), models.Flat.building_id, func.count(models.Finding.id).label("n"))
+        .select_from(models.Finding)
+        .outerjoin(finding_hh, finding_hh.id == models.Finding.household_id)
+        .outerjoin(finding_person, finding_person.id == models.Finding.person_id)
+        .outerjoin(person_hh, person_hh.id == finding_person.household_id)
+        .outerjoin(checkpoint, checkpoint.id == models.Finding.checkpoint_id)
+        .join(models.Flat, models.Flat.id == flat_id)
+        .where(models.Finding.status == schema.FINDING_OPEN)
+        .group_by(models.Flat.id, models.Flat.building_id))
+    if community_id is not None:
+        query = query.where(models.Finding.community_id == community_id)
+    if building_id is not None:
+        query = query.where(models.Flat.building_id == building_id)
+    frame = pd.DataFrame(session.execute(query).all(), columns=["flat_id", "building_id", "n"])
+    frame["n"] = frame["n"].astype(int)
+    return frame
+
+
+def _open_events(session: Session, *, community_id: int | None = None, building_id: int | None = None,
+                 per: str = "building") -> pd.DataFrame:
+    """Open events (事件) per building (an event's building is its own, else its flat's) or per flat."""
+    event_flat = aliased(models.Flat)
+    building = func.coalesce(models.Event.building_id, event_flat.building_id)
+    key = building if per == "building" else models.Event.flat_id
+    query = (select(key.label("key"), func.count(models.Event.id).label("n"))
+             .select_from(models.Event)
+             .outerjoin(event_flat, event_flat.id == models.Event.flat_id)
+             .where(models.Event.state.in_(schema.EVENT_OPEN_STATES), key.is_not(None))
+             .group_by(key))
+    if community_id is not None:
+        query = query.where(models.Event.community_id == community_id)
+    if building_id is not None:
+        query = query.where(building == building_id)
+    frame = pd.DataFrame(session.execute(query).all(), columns=["key", "n"])
+    frame["n"] = frame["n"].astype(int)
+    return frame
+
+
+def building_status(session: Session, community_id: int, as_of: dt.date | None = None) -> pd.DataFrame:
+    """One row per building of the community with household counts, care flags and the verification status."""
+    as_of = as_of or local_today()
+    buildings = pd.DataFrame(
+        session.execute(select(models.Building.id, models.Building.number, models.Building.grid_id)
+                        .where(models.Building.community_id == community_id)
+                        .order_by(models.Building.id)).all(),
+        columns=["building_id", "number", "grid_id"])
+    households = _household_frame(session, community_id=community_id, as_of=as_of)
+    per_building = (households.groupby("building_id")
+                    .agg(households=("household_id", "size"), verified=("verified", "sum"),
+                         elderly_60=("elderly_60", "sum"), elderly_only=("elderly_only", "sum"),
+                         living_alone=("living_alone", "sum"), party_families=("party", "sum")))
+    findings = _open_findings_per_flat(session, community_id=community_id).groupby("building_id")["n"].sum()
+    events = _open_events(session, community_id=community_id).set_index("key")["n"]
+    frame = buildings.join(per_building, on="building_id")
+    frame["open_findings"] = frame["building_id"].map(findings)
+    frame["open_events"] = frame["building_id"].map(events)
+    counts = ["households", "verified", "open_findings", "elderly_60", "elderly_only", "living_alone",
+              "party_families", "open_events"]
+    frame[counts] = frame[counts].fillna(0).astype(int)
+    frame["grid_id"] = frame["grid_id"].astype("Int64")
+    frame["status"] = _statuses(frame["households"], frame["verified"], frame["open_findings"])
+    return frame[list(BUILDING_STATUS_COLUMNS)].reset_index(drop=True)
+
+
+def grid_coverage(session: Session, community_id: int, as_of: dt.date | None = None) -> pd.DataFrame:
+    """One row per grid of the community: active households, verified households and their share (0..1)."""
+    as_of = as_of or local_today()
+    grids = pd.DataFrame(
+        session.execute(select(models.Grid.id, models.Grid.code, models.Grid.name)
+                        .where(models.Grid.community_id == community_id)
+                        .order_by(models.Grid.seq, models.Grid.code)).all(),
+        columns=["grid_id", "code", "name"])
+    verified = case((and_(models.Household.verified_at.is_not(None), models.Household.verified_at <= as_of), 1),
+                    else_=0)
+    counts = pd.DataFrame(
+        session.execute(select(models.Building.grid_id, func.count(models.Household.id), func.sum(verified))
+                        .join(models.Flat, models.Flat.building_id == models.Building.id)
+                        .join(models.Household, models.Household.flat_id == models.Flat.id)
+                        .where(models.Building.community_id == community_id, models.Household.active.is_(True),
+                               models.Building.grid_id.is_not(None))
+                        .group_by(models.Building.grid_id)).all(),
+        columns=["grid_id", "households", "verified"]).set_index("grid_id")
+    frame = grids.join(counts, on="grid_id")
+    frame[["households", "verified"]] = frame[["households", "verified"]].fillna(0).astype(int)
+    frame["share"] = np.where(frame["households"] > 0,
+                              frame["verified"] / frame["households"].where(frame["households"] > 0, 1), np.nan)
+    return frame[list(GRID_COVERAGE_COLUMNS)].reset_index(drop=True)
+
+
+def flat_table(session: Session, building_id: int, as_of: dt.date | None = None) -> pd.DataFrame:
+    """The 楼盘表 of a building: one row per flat with its (first active) household, status and badges.
+
+    A flat with several active households (shared rentals) shows the first as head and sums the persons.
+    `status` is a schema.V_* code; `vacant` is true when no active household lives there.
+    """
+    as_of = as_of or local_today()
+    flats = pd.DataFrame(
+        session.execute(select(models.Flat.id, models.Flat.unit, models.Flat.floor, models.Flat.room)
+                        .where(models.Flat.building_id == building_id)
+                        .order_by(models.Flat.unit, models.Flat.floor, models.Flat.room)).all(),
+        columns=["flat_id", "unit", "floor", "room"])
+    households = _household_frame(session, building_id=building_id, as_of=as_of).sort_values("household_id")
+    per_flat = (households.groupby("flat_id")
+                .agg(household_id=("household_id", "first"), households=("household_id", "size"),
+                     head_name=("head_name", "first"), persons=("persons", "sum"), verified=("verified", "sum"),
+                     elderly_only=("elderly_only", "any"), living_alone=("living_alone", "any"),
+                     party=("party", "any")))
+    findings = _open_findings_per_flat(session, building_id=building_id).set_index("flat_id")["n"]
+    events = _open_events(session, building_id=building_id, per="flat").set_index("key")["n"]
+    frame = flats.join(per_flat, on="flat_id")
+    frame["household_id"] = frame["household_id"].astype("Int64")
+    frame[["households", "persons", "verified"]] = (frame[["households", "persons", "verified"]]
+                                                    .fillna(0).astype(int))
+    for flag in (B_ELDERLY_ONLY, B_LIVING_ALONE, B_PARTY):
+        frame[flag] = frame[flag].astype("boolean").fillna(False).astype(bool)
+    n_findings = frame["flat_id"].map(findings).fillna(0).astype(int)
+    frame[B_FINDING] = n_findings > 0
+    frame[B_OPEN_ISSUE] = frame["flat_id"].map(events).fillna(0).astype(int) > 0
+    frame["vacant"] = frame["households"] == 0
+    frame["head_name"] = frame["head_name"].astype(object).where(frame["head_name"].notna(), None)
+    frame["status"] = _statuses(frame["households"], frame["verified"], n_findings)
+    frame["badges"] = [tuple(b for b in BADGES if row[b]) for _, row in frame[list(BADGES)].iterrows()]
+    return frame[list(FLAT_TABLE_COLUMNS)].reset_index(drop=True)
+
+
+def _count_by(session: Session, key: Any, query: Any) -> dict[Any, int]:
+    return {k: int(n or 0) for k, n in session.execute(query.add_columns(func.count()).group_by(key)).all()}
+
+
+def community_summary(session: Session, as_of: dt.date | None = None) -> list[dict[str, Any]]:
+    """One dict per community (street, then name order) with exactly the keys of SUMMARY_KEYS.
+
+    Without `as_of` the current state is counted; with it, households verified on or before that day, and
+    findings and events that were open at the end of that day (created before, not closed by then).
+    """
+    B, F, H, P = models.Building, models.Flat, models.Household, models.Person
+    communities = session.execute(
+        select(models.Community.id, models.Community.name, models.Street.name)
+        .join(models.Street, models.Street.id == models.Community.street_id)
+        .order_by(models.Street.name, models.Community.name, models.Community.id)).all()
+    grids = _count_by(session, models.Grid.community_id, select(models.Grid.community_id))
+    buildings = _count_by(session, B.community_id, select(B.community_id))
+    flats = _count_by(session, B.community_id, select(B.community_id).join(F, F.building_id == B.id))
+    households = _count_by(session, B.community_id, select(B.community_id).join(F, F.building_id == B.id)
+                           .join(H, H.flat_id == F.id).where(H.active.is_(True)))
+    verified_query = (select(B.community_id).join(F, F.building_id == B.id).join(H, H.flat_id == F.id)
+                      .where(H.active.is_(True), H.verified_at.is_not(None)))
+    if as_of is not None:
+        verified_query = verified_query.where(H.verified_at <= as_of)
+    verified = _count_by(session, B.community_id, verified_query)
+    persons = _count_by(session, B.community_id, select(B.community_id).join(F, F.building_id == B.id)
+                        .join(H, H.flat_id == F.id).join(P, P.household_id == H.id)
+                        .where(H.active.is_(True), P.active.is_(True)))
+
+    finding_query = select(models.Finding.community_id, models.Finding.category, func.count())
+    event_query = select(models.Event.community_id, func.count())
+    if as_of is None:
+        finding_query = finding_query.where(models.Finding.status == schema.FINDING_OPEN)
+        event_query = event_query.where(models.Event.state.in_(schema.EVENT_OPEN_STATES))
+    else:
+        end = dt.datetime.combine(as_of + dt.timedelta(days=1), dt.time())
+        finding_query = finding_query.where(
+            models.Finding.created_at < end, models.Finding.status != schema.FINDING_PENDING_APPROVAL,
+            (models.Finding.status == schema.FINDING_OPEN) | (models.Finding.closed_at >= end))
+        event_query = event_query.where(
+            models.Event.reported_at < end, models.Event.state != schema.E_REJECTED,
+            models.Event.state.in_(schema.EVENT_OPEN_STATES) | (models.Event.closed_at >= end))
+    findings: dict[int, dict[str, int]] = {}
+    for cid, category, n in session.execute(
+            finding_query.group_by(models.Finding.community_id, models.Finding.category)).all():
+        findings.setdefault(cid, {})[category] = int(n)
+    events = {cid: int(n) for cid, n in session.execute(event_query.group_by(models.Event.community_id)).all()}
+
+    out = []
+    for cid, name, street in communities:
+        n_households = households.get(cid, 0)
+        share = round(verified.get(cid, 0) / n_households, 3) if n_households else 0.0
+        out.append({"name": name, "street": street, "grids": grids.get(cid, 0), "buildings": buildings.get(cid, 0),
+                    "flats": flats.get(cid, 0), "households": n_households, "persons": persons.get(cid, 0),
+                    "verified_share": share, "findings": dict(sorted(findings.get(cid, {}).items())),
+                    "open_issues": events.get(cid, 0)})
+    return out

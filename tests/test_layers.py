@@ -1,0 +1,203 @@
+"""layers: colour classes, legends, the GeoJSON step (rounding, ids, GCJ-02, reprojection) and the map layers."""
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import prcoords
+import pytest
+import shapely
+from pyproj import Transformer
+from sqlalchemy.orm import Session
+
+from geodata import indicators, schema, store
+from layers import basemap, buildings, colors, geojson, grids, legend
+from tests import factories
+
+
+# --- colours -------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("share, cls", [(0.0, 0), (0.2499, 0), (0.25, 1), (0.5, 2), (0.7499, 2), (0.75, 3),
+                                        (0.9499, 3), (0.95, 4), (1.0, 4), (float("nan"), -1)])
+def test_coverage_classes_are_fixed(share, cls):
+    assert colors.classify([share], colors.COVERAGE_BREAKS)[0] == cls
+
+
+def test_class_colors_vectorised_with_no_data():
+    got = colors.coverage_colors([0.1, 0.3, 0.6, 0.8, 0.99, np.nan])
+    assert got == [*colors.COVERAGE_COLORS, colors.NO_DATA_COLOR]
+    assert colors.coverage_color(None) == colors.NO_DATA_COLOR
+    assert colors.class_colors([0, 1, 2, 4, 5, 100], colors.EVENT_BREAKS, colors.EVENT_COLORS) == [
+        colors.EVENT_COLORS[0], colors.EVENT_COLORS[1], colors.EVENT_COLORS[2], colors.EVENT_COLORS[3],
+        colors.EVENT_COLORS[4], colors.EVENT_COLORS[4]]
+
+
+def test_palette_must_fit_the_breaks():
+    with pytest.raises(ValueError, match="expected 5 colours for 4 breaks, got 3"):
+        colors.class_colors([0.5], colors.COVERAGE_BREAKS, ("#000000", "#111111", "#222222"))
+
+
+def test_status_colours():
+    assert set(colors.STATUS_COLORS) == set(schema.VERIFICATION_LABELS) == set(colors.STATUS_ORDER)
+    assert len(set(colors.STATUS_COLORS.values())) == 4
+    assert colors.status_colors([schema.V_VERIFIED, schema.V_OPEN_FINDINGS]) == ["#2e9d5b", "#d64541"]
+    with pytest.raises(ValueError, match="status: expected one of"):
+        colors.status_color("done")
+    assert colors.flat_color(schema.V_NOT_STARTED, vacant=True) == colors.VACANT_COLOR
+    assert colors.flat_color(schema.V_OPEN_FINDINGS, vacant=True) == colors.STATUS_COLORS[schema.V_OPEN_FINDINGS]
+
+
+def test_shares_and_text_contrast():
+    assert np.allclose(colors.shares([1, 2, 0], [4, 0, 5]), [0.25, np.nan, 0.0], equal_nan=True)
+    assert colors.text_color("#08519c") == "#ffffff"
+    assert colors.text_color("#eff3ff") == "#1f2933"
+
+
+# --- legends -------------------------------------------------------------------------------------
+
+def test_break_labels():
+    assert legend.break_labels(colors.COVERAGE_BREAKS, "share") == ["<25%", "25–50%", "50–75%", "75–95%", "≥95%"]
+    assert legend.break_labels(colors.EVENT_BREAKS, "count") == ["0", "1", "2", "3–4", "≥5"]
+    assert legend.break_labels(colors.FINDING_BREAKS, "count") == ["0", "1–2", "3–5", "6–10", "≥11"]
+    with pytest.raises(ValueError):
+        legend.break_labels((1,), "ratio")
+
+
+@pytest.mark.parametrize("theme", legend.THEMES)
+def test_every_theme_has_a_legend(theme):
+    items = legend.legend(theme)
+    assert all(isinstance(c, str) and c.startswith("#") and label for c, label in items)
+    if theme == legend.THEME_STATUS:
+        assert items[0] == (colors.STATUS_COLORS[schema.V_OPEN_FINDINGS], "有待核实问题")
+    else:
+        assert [c for c, _ in items] == list(legend.THEME_CLASSES[theme][1])
+
+
+def test_legend_labels_can_be_translated_and_unknown_theme_fails():
+    english = {schema.V_VERIFIED: "All verified", schema.V_IN_PROGRESS: "In progress",
+               schema.V_NOT_STARTED: "Not started", schema.V_OPEN_FINDINGS: "Open findings"}
+    assert [label for _, label in legend.legend(legend.THEME_STATUS, english)][-1] == "All verified"
+    assert legend.flat_legend()[-1] == (colors.VACANT_COLOR, "空置")
+    assert legend.coverage_legend()[0] == (colors.COVERAGE_COLORS[0], "<25%")
+    with pytest.raises(ValueError, match="theme: expected one of"):
+        legend.legend("traffic")
+
+
+# --- GeoJSON -------------------------------------------------------------------------------------
+
+def test_gcj02_forward_matches_prcoords_and_leaves_the_rest_alone():
+    lon, lat = 119.9650, 31.8120      # 兰翔新村, 常州
+    glon, glat = geojson.wgs84_to_gcj02(lon, lat)
+    ref = prcoords.wgs_gcj((lat, lon))          # prcoords takes and returns (lat, lon)
+    assert (float(glon), float(glat)) == pytest.approx((ref.lon, ref.lat), abs=1e-9)
+    shift_m = math.hypot((glon - lon) * 111_320 * math.cos(math.radians(lat)), (glat - lat) * 110_540)
+    assert 300 < shift_m < 800                  # "~500 m off WGS84 in Changzhou"
+    outside = geojson.wgs84_to_gcj02([2.35, -70.0], [48.85, -33.0])
+    assert np.allclose(outside, ([2.35, -70.0], [48.85, -33.0]))
+
+
+def test_feature_collection_rounds_keeps_ids_and_skips_missing_geometry():
+    geoms = [shapely.Point(119.123456789, 31.987654321), None, shapely.Polygon()]
+    fc = geojson.feature_collection(geoms, [7, 8, 9], [{"n": np.int64(3), "share": np.nan, "flags": ("a",)},
+                                                      {}, {}])
+    assert [f["id"] for f in fc["features"]] == [7]
+    feature = fc["features"][0]
+    assert feature["geometry"]["coordinates"] == [119.123457, 31.987654]
+    assert feature["properties"] == {"n": 3, "share": None, "flags": ["a"], "id": 7}
+    json.dumps(fc)   # plain JSON
+    with pytest.raises(ValueError, match="expected equal lengths"):
+        geojson.feature_collection(geoms, [1], None)
+    with pytest.raises(ValueError, match="offset"):
+        geojson.display_geometries([shapely.Point(0, 0)], offset="bd09")
+
+
+def test_feature_collection_gcj02_offset():
+    box = shapely.box(119.965, 31.812, 119.966, 31.813)
+    plain = geojson.feature_collection([box], [1])
+    shifted = geojson.feature_collection([box], [1], offset=schema.GCJ02)
+    (s0, w0), _ = geojson.bounds(plain)
+    (s1, w1), _ = geojson.bounds(shifted)
+    expected = geojson.wgs84_to_gcj02(119.965, 31.812)
+    assert (w1, s1) == pytest.approx((float(expected[0]), float(expected[1])), abs=2e-6)
+    assert w1 - w0 > 0.004       # shifted east by ~450 m
+
+
+def test_frame_to_geojson_reprojects_once_and_reads_wkb():
+    to_gk = Transformer.from_crs(schema.STORE_CRS, schema.CGCS2000_GK_120E, always_xy=True)
+    x, y = to_gk.transform(119.965, 31.812)
+    gdf = gpd.GeoDataFrame({"building_id": [5], "name": ["12幢"]}, geometry=[shapely.Point(x, y)],
+                           crs=schema.CGCS2000_GK_120E)
+    fc = geojson.frame_to_geojson(gdf, id_column="building_id")
+    assert fc["features"][0]["geometry"]["coordinates"] == pytest.approx([119.965, 31.812], abs=2e-6)
+    assert fc["features"][0]["properties"] == {"building_id": 5, "name": "12幢", "id": 5}
+    frame = pd.DataFrame({"id": [1], "geom_wkb": [store.to_wkb(shapely.Point(120.0, 31.5))]})
+    fc = geojson.frame_to_geojson(frame, id_column="id", geometry="geom_wkb")
+    assert fc["features"][0]["geometry"] == {"type": "Point", "coordinates": [120.0, 31.5]}
+
+
+def test_bounds():
+    fc = geojson.feature_collection([shapely.box(1, 2, 3, 4), shapely.Point(5, 0)], ["a", "b"])
+    assert geojson.bounds(fc) == [[0.0, 1.0], [4.0, 5.0]]
+    assert geojson.bounds({"features": []}) is None
+    assert geojson.merge_bounds(None, [[0, 1], [2, 3]], [[-1, 2], [1, 5]]) == [[-1, 1], [2, 5]]
+
+
+# --- layers of a community -------------------------------------------------------------------------
+
+@pytest.fixture
+def built(tmp_path):
+    engine, built = factories.make_store(tmp_path / "store.db")
+    with Session(engine) as session:
+        yield session, built
+    engine.dispose()
+
+
+def test_buildings_layer_carries_status_and_a_colour_per_theme(built):
+    session, b = built
+    fc = buildings.buildings_geojson(session, b.community_id, as_of=factories.AS_OF)
+    assert sorted(f["id"] for f in fc["features"]) == sorted(b.building_ids.values())
+    by_number = {f["properties"]["number"]: f["properties"] for f in fc["features"]}
+    three = by_number["3"]
+    assert three["status"] == schema.V_OPEN_FINDINGS and three["open_findings"] == 1
+    assert set(three["colors"]) == set(legend.THEMES)
+    assert three["colors"][legend.THEME_STATUS] == colors.STATUS_COLORS[schema.V_OPEN_FINDINGS]
+    assert three["colors"][legend.THEME_FINDINGS] == colors.FINDING_COLORS[1]
+    assert by_number["4"]["colors"][legend.THEME_EVENTS] == colors.EVENT_COLORS[1]
+    share = three["elderly_60"] / three["households"]
+    assert three["colors"][legend.THEME_ELDERLY] == colors.class_colors([share], colors.ELDERLY_BREAKS,
+                                                                        colors.ELDERLY_COLORS)[0]
+    assert three["label"] == "兰翔新村3幢"
+    # stored geometry, rounded, not shifted
+    geom = shapely.geometry.shape(next(f for f in fc["features"] if f["id"] == b.building_ids["1"])["geometry"])
+    assert geom.bounds == pytest.approx(factories._building_box(0, 0).bounds, abs=1e-6)
+
+
+def test_buildings_layer_visible_subset_and_given_status(built):
+    session, b = built
+    status = indicators.building_status(session, b.community_id, as_of=factories.AS_OF)
+    keep = {b.building_ids["3"], b.building_ids["4"]}
+    fc = buildings.buildings_geojson(session, b.community_id, status=status, visible=keep)
+    assert {f["id"] for f in fc["features"]} == keep
+
+
+def test_grids_layer_is_coloured_by_coverage(built):
+    session, b = built
+    fc = grids.grids_geojson(session, b.community_id, as_of=factories.AS_OF)
+    props = {f["properties"]["name"]: f["properties"] for f in fc["features"]}
+    first = props["第一网格"]
+    assert first["percent"] == round(100 * first["verified"] / first["households"])
+    assert first["color"] == colors.coverage_color(first["share"])
+    assert props["第二网格"]["color"] == colors.COVERAGE_COLORS[0] and props["第二网格"]["percent"] == 0
+
+
+def test_basemap_outline_and_paths(built):
+    session, b = built
+    outline = basemap.outline_geojson(session, b.community_id)
+    assert [f["id"] for f in outline["features"]] == [b.community_id]
+    assert outline["features"][0]["properties"]["name"] == "兰翔社区"
+    paths = basemap.paths_geojson(session, b.community_id, offset=schema.GCJ02)
+    assert paths["features"][0]["geometry"]["type"] == "LineString"
+    assert basemap.outline_geojson(session, 999)["features"] == []
