@@ -44,3 +44,17 @@ def db_url(request, tmp_path):
 @pytest.fixture
 def pg_url(pg_base_url):
     return pgcluster.create_database(pg_base_url, f"gridmap_t{os.getpid()}_{next(_counter)}")
+
+
+@pytest.fixture(scope="session")
+def lanxiang_store(tmp_path_factory):
+    """(url, manifest, raw dir) of a store holding the demo's 兰翔社区, loaded once through the real import path."""
+    from geodata import store
+    from geodata.settings import load_settings
+    from loaders import demo
+    root = tmp_path_factory.mktemp("lanxiang")
+    settings = load_settings(db_url=f"sqlite:///{root / 'store.db'}", demo_dir=str(root / "raw"))
+    engine = store.make_engine(settings.db_url)
+    manifest = demo.build_demo(engine, settings, reset=True, only=["兰翔社区"], progress=None)
+    engine.dispose()
+    return settings.db_url, manifest, root / "raw"

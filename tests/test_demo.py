@@ -1,0 +1,50 @@
+"""The demo street, loaded through the real import path: sizes, accounting, history, the summary CLI."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from geodata import models, schema, store
+
+
+def test_lanxiang_is_loaded_as_the_story_says(lanxiang_store):
+    url, manifest, _ = lanxiang_store
+    engine = store.make_engine(url)
+    with Session(engine) as s:
+        comm = s.scalars(select(models.Community)).one()
+        assert (comm.name, comm.compound, comm.synthetic, comm.street.name) == ("兰翔社区", "兰翔新村", True, "河海街道")
+        assert s.scalar(select(func.count()).select_from(models.Household)) == 2567
+        assert s.scalar(select(func.count()).select_from(models.Grid)) == 8
+        assert 60 <= s.scalar(select(func.count()).select_from(models.Building)) <= 68
+        assert s.scalar(select(func.count()).select_from(models.Building).where(models.Building.grid_id.is_(None))) == 0
+        # every import balanced, every problem kept with where and why
+        for b in s.scalars(select(models.ImportBatch)):
+            assert b.rows_read == b.imported + b.quarantined + b.skipped, b.file_name
+        flagged = s.scalar(select(func.count()).select_from(models.Person)
+                           .where(models.Person.id_status == schema.ID_EXCEL_FLOAT))
+        assert flagged > 0  # Excel-mangled IDs imported and flagged, not repaired
+        assert s.scalar(select(func.count()).select_from(models.QuarantineRow)
+                        .where(models.QuarantineRow.column == schema.ID_NUMBER)) >= flagged
+        # a few months of history: visits (some households verified), issues, care contacts
+        assert s.scalar(select(func.count()).select_from(models.Visit)) > 100
+        assert 15 <= s.scalar(select(func.count()).select_from(models.Event)) <= 30 * 5
+        assert s.scalar(select(func.count()).select_from(models.CareContact)) > 0
+        verified = s.scalar(select(func.count()).select_from(models.Household)
+                            .where(models.Household.verified_at.is_not(None)))
+        assert 0 < verified < 2567
+
+
+def test_summary_json_keys(lanxiang_store):
+    url, _, _ = lanxiang_store
+    out = subprocess.run([sys.executable, "-m", "geodata", "summary", "--json"], capture_output=True, text=True,
+                         env={"GRIDMAP_DB": url, "PATH": "/usr/bin:/bin"}, check=True).stdout
+    rows = json.loads(out)
+    assert [set(r) for r in rows] == [{"name", "street", "grids", "buildings", "flats", "households", "persons",
+                                       "verified_share", "findings", "open_issues"}]
+    r = rows[0]
+    assert (r["name"], r["street"], r["households"], r["grids"]) == ("兰翔社区", "河海街道", 2567, 8)
+    assert 0 < r["verified_share"] < 1 and isinstance(r["findings"], dict)
