@@ -48,3 +48,19 @@ def test_summary_json_keys(lanxiang_store):
     r = rows[0]
     assert (r["name"], r["street"], r["households"], r["grids"]) == ("兰翔社区", "河海街道", 2567, 8)
     assert 0 < r["verified_share"] < 1 and isinstance(r["findings"], dict)
+
+
+def test_small_community_loads_the_same_on_both_backends(db_url, tmp_path):
+    """The whole import path (geodata, register, checkpoint, reconciliation, history) on SQLite and PostGIS."""
+    from geodata import indicators
+    from geodata.settings import load_settings
+    from loaders import demo
+    settings = load_settings(db_url=db_url, demo_dir=str(tmp_path / "raw"))
+    engine = store.make_engine(db_url)
+    manifest = demo.build_demo(engine, settings, reset=True, only=["汇景社区"], progress=None)
+    with Session(engine) as s:
+        (row,) = indicators.community_summary(s)
+        assert (row["name"], row["households"]) == ("汇景社区", manifest["communities"][0]["households"])
+        assert row["buildings"] > 0 and row["persons"] > row["households"]
+        assert s.scalar(select(func.count()).select_from(models.Building).where(models.Building.grid_id.is_(None))) == 0
+    engine.dispose()
