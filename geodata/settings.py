@@ -26,6 +26,7 @@ class Settings:
     session_minutes: int = 60
     cookie_secure: bool = False
     max_upload_mb: int = 30
+    upload_dir: str = str(ROOT / "var" / "uploads")
     tiles: str = "none"
     tianditu_key: str = ""
     language: str = "zh"
@@ -43,6 +44,8 @@ SETTINGS_HELP: dict[str, tuple[str, str]] = {
     "session_minutes": ("GRIDMAP_SESSION_MINUTES", "minutes of inactivity before a session expires"),
     "cookie_secure": ("GRIDMAP_COOKIE_SECURE", "1: send the session cookie only over HTTPS"),
     "max_upload_mb": ("GRIDMAP_MAX_UPLOAD_MB", "largest file accepted by the data page, in MB"),
+    "upload_dir": ("GRIDMAP_UPLOAD_DIR", "where the data page keeps uploads and import-job records (shared by "
+                                         "every worker process; uploads are deleted after import or 6 hours)"),
     "tiles": ("GRIDMAP_TILES", "base map tiles: none (offline default), osm, tianditu, gaode"),
     "tianditu_key": ("GRIDMAP_TIANDITU_KEY", "Tianditu key, needed for tiles=tianditu"),
     "language": ("GRIDMAP_LANG", "default UI language: zh or en"),

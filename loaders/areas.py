@@ -53,9 +53,10 @@ def _read(path: str | Path, crs: str | None, encoding: str | None, result: Impor
     return gdf
 
 
-def _batch(session: Session, kind: str, community: models.Community, path: Path, options: dict) -> models.ImportBatch:
+def _batch(session: Session, kind: str, community: models.Community, path: Path, options: dict,
+           by: str | None) -> models.ImportBatch:
     batch = models.ImportBatch(community_id=community.id, kind=kind, file_name=path.name, file_hash=file_hash(path),
-                               options=json.dumps(options, ensure_ascii=False))
+                               created_by=by, options=json.dumps(options, ensure_ascii=False))
     session.add(batch)
     session.flush()
     return batch
@@ -113,7 +114,7 @@ def import_grids(engine: Engine, community: str, path: str | Path, *, street: st
         comm = ensure_community(s, community, street, synthetic=synthetic, code=community_code, compound=compound)
         if compound and comm.compound != compound:
             comm.compound = compound
-        batch = _batch(s, schema.K_GRIDS, comm, path, {"crs": crs, "encoding": encoding})
+        batch = _batch(s, schema.K_GRIDS, comm, path, {"crs": crs, "encoding": encoding}, by)
         existing = {g.code: g for g in s.scalars(select(models.Grid).where(models.Grid.community_id == comm.id))}
         seen: set[str] = set()
         for i, row in enumerate(gdf.itertuples(index=False)):
@@ -193,7 +194,7 @@ def import_buildings(engine: Engine, community: str, path: str | Path, *, crs: s
     col = _number_column(gdf, number_field, path.name)
     with store.session_scope(engine) as s:
         comm = find_community(s, community)
-        batch = _batch(s, schema.K_BUILDINGS, comm, path, {"crs": crs, "encoding": encoding, "number_field": col})
+        batch = _batch(s, schema.K_BUILDINGS, comm, path, {"crs": crs, "encoding": encoding, "number_field": col}, by)
         grids = s.scalars(select(models.Grid).where(models.Grid.community_id == comm.id)).all()
         assignment = assign_to_grids(gdf, grids)
         existing = {b.number: b for b in s.scalars(select(models.Building)
