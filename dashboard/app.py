@@ -1,8 +1,9 @@
 """The app factory: `create_app(settings, engine=None) -> dash.Dash`.
 
 One shell layout (header with the language switch, a URL location, the page area) and one router callback that
-draws the page of the URL (`/`, `/community/<id>`, `/building/<id>`, `/flat/<id>`, `/audit`) for the signed-in
-user's scope.
+draws the page of the URL (`/`, `/community/<id>`, `/building/<id>`, `/flat/<id>`, `/street/<id>`, `/issues`,
+`/audit`) for the signed-in user's scope; `/` is the street page for street-office staff, the community map
+for everyone else. The map's view state travels in the URL's search string (pages/map.py).
 Every callback is registered here, inside the factory, over the given engine: no module-level state, so several
 gunicorn workers each build their own app. Sign-in (dashboard.auth) guards every route, callbacks included.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import dash
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -22,8 +23,11 @@ from dashboard.components import common
 from dashboard.i18n import normalise, translator
 from dashboard.pages import audit as audit_page
 from dashboard.pages import building as building_page
+from dashboard.pages import data as data_page
 from dashboard.pages import flat as flat_page
+from dashboard.pages import issues as issues_page
 from dashboard.pages import map as map_page
+from dashboard.pages import street as street_page
 from geodata import schema, store
 from geodata.settings import Settings
 
@@ -32,6 +36,7 @@ ROUTES = {
     "community": re.compile(r"^/community/(\d+)/?$"),
     "building": re.compile(r"^/building/(\d+)/?$"),
     "flat": re.compile(r"^/flat/(\d+)/?$"),
+    "street": re.compile(r"^/street/(\d+)/?$"),
 }
 INDEX = """<!DOCTYPE html>
 <html lang="zh-CN">
@@ -73,7 +78,8 @@ def shell(settings: Settings) -> html.Div:
     ], className="gm-app")
 
 
-def render(engine: Engine, settings: Settings, pathname: str | None, lang: str | None) -> Any:
+def render(engine: Engine, settings: Settings, pathname: str | None, lang: str | None,
+           search: str | None = None) -> Any:
     """The page component for a path, for the current user (testable with a Flask request context)."""
     lang = normalise(lang)
     t = translator(lang)
@@ -81,21 +87,30 @@ def render(engine: Engine, settings: Settings, pathname: str | None, lang: str |
     path = pathname or "/"
     offset = config.display_offset(settings)
     with Session(engine) as session:
+        if path in ("/", "") and (street_id := views.default_street_id(session, scope)) is not None:
+            return street_page.layout(views.street_data(session, scope, street_id, offset=offset), lang, settings)
+        if m := ROUTES["street"].match(path):
+            return street_page.layout(views.street_data(session, scope, int(m.group(1)), offset=offset), lang,
+                                      settings)
         if path in ("/", ""):
             community_id = views.default_community_id(session, scope)
             if community_id is None:
                 return common.notice(t("map.no_community"), "info", id="page-empty")
             return map_page.layout(views.map_data(session, scope, community_id, offset=offset),
-                                   views.visible_communities(session, scope), lang, settings)
+                                   views.visible_communities(session, scope), lang, settings, search)
         if m := ROUTES["community"].match(path):
             return map_page.layout(views.map_data(session, scope, int(m.group(1)), offset=offset),
-                                   views.visible_communities(session, scope), lang, settings)
+                                   views.visible_communities(session, scope), lang, settings, search)
         if m := ROUTES["building"].match(path):
             return building_page.layout(views.building_sheet(session, scope, int(m.group(1))), lang)
         if m := ROUTES["flat"].match(path):
             return flat_page.layout(views.flat_detail(session, scope, int(m.group(1))), lang)
+    if path.rstrip("/") == issues_page.PATH:
+        return issues_page.layout(engine, lang)
     if path.rstrip("/") == audit_page.PATH:
         return html.Div(audit_page.layout(), className="gm-content")   # checks the role itself
+    if path.rstrip("/") == data_page.PATH:
+        return html.Div(data_page.layout(engine, settings), className="gm-content")   # checks the role itself
     return common.not_found(t)
 
 
@@ -110,19 +125,30 @@ def create_app(settings: Settings, engine: Engine | None = None) -> dash.Dash:
 
     @app.callback(Output("page", "children"), Output("app-title", "children"), Output("app-nav", "children"),
                   Output("app-user", "children"), Output("logout-link", "children"),
-                  Input("url", "pathname"), Input(map_page.LANG, "value"))
-    def route(pathname, lang):  # type: ignore[no-untyped-def]
+                  Input("url", "pathname"), Input(map_page.LANG, "value"), State("url", "search"))
+    def route(pathname, lang, search):  # type: ignore[no-untyped-def]
         t = translator(lang)
         scope = auth.current_scope()
         user = ""
         if scope is not None:
             user = f"{scope.username} · {t('role.' + scope.role, _default=schema.ROLE_LABELS.get(scope.role, ''))}"
         nav = [dcc.Link(t("nav.map"), href="/", className="gm-nav-link")]
+        if scope is not None and scope.role in (schema.ROLE_STREET, schema.ROLE_COMMUNITY_ADMIN):
+            with Session(engine) as session:
+                nav += [dcc.Link(t("nav.street"), href=f'/street/{s["id"]}', className="gm-nav-link")
+                        for s in views.visible_streets(session, scope)[:1]]
+        if scope is not None:
+            nav.append(dcc.Link(t("nav.issues"), href=issues_page.PATH, className="gm-nav-link"))
+        if scope is not None and scope.role in (schema.ROLE_COMMUNITY_ADMIN, schema.ROLE_GRID_LEADER):
+            nav.append(dcc.Link(t("nav.data", _default="数据导入"), href=data_page.PATH, className="gm-nav-link"))
         if scope is not None and scope.role == schema.ROLE_COMMUNITY_ADMIN:
             nav.append(dcc.Link(t("nav.audit"), href=audit_page.PATH, className="gm-nav-link"))
-        return render(engine, settings, pathname, lang), t("app.title"), nav, user, t("nav.logout")
+        return render(engine, settings, pathname, lang, search), t("app.title"), nav, user, t("nav.logout")
 
     map_page.register_callbacks(app, engine, settings)
+    street_page.register_callbacks(app, engine)
+    issues_page.register_callbacks(app, engine)
     audit_page.register(app, engine)
+    data_page.register(app, engine, settings)
     flat_page.register_callbacks(app, engine, settings)
     return app

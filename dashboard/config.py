@@ -17,6 +17,8 @@ MAX_ZOOM: Final = 21
 #: View of a community without any geometry yet (central Changzhou).
 DEFAULT_CENTER: Final = (31.81, 119.97)
 DEFAULT_ZOOM: Final = 13
+#: How a fitted view leaves room: the right padding keeps features clear of the layer panel floating over the map.
+BOUNDS_OPTIONS: Final = {"paddingTopLeft": [24, 24], "paddingBottomRight": [236, 24]}
 LANGUAGES: Final = ("zh", "en")
 LANGUAGE_NAMES: Final = {"zh": "中文", "en": "English"}
 
@@ -57,6 +59,12 @@ def tile_source(settings: Settings) -> TileSource | None:
             raise ValueError("GRIDMAP_TILES=tianditu: expected GRIDMAP_TIANDITU_KEY to be set, got nothing")
         source = dataclasses.replace(source, url=source.url.replace("{key}", settings.tianditu_key))
     return source
+
+
+def tile_layer_props(source: TileSource) -> dict[str, object]:
+    """Keyword arguments of dash-leaflet's TileLayer for a tile source (pure: tested without a browser)."""
+    return {"url": source.url, "attribution": source.attribution, "subdomains": source.subdomains,
+            "maxNativeZoom": source.max_native_zoom, "maxZoom": MAX_ZOOM}
 
 
 def display_offset(settings: Settings) -> str | None:

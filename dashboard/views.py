@@ -8,16 +8,19 @@ first and returns None when the area is not theirs; the pages show "无权查看
 from __future__ import annotations
 
 import datetime as dt
+import re
+import unicodedata
+import urllib.parse
 from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geodata import access, history, indicators, models, schema, verification
 from geodata.errors import AccessDenied, NotFoundError
-from layers import basemap, buildings, colors, geojson, grids
+from layers import basemap, buildings, colors, communities, geojson, grids, legend, markers
 
 DEFAULT_COMMUNITY = "兰翔社区"
 #: Change-log fields whose old/new values are personal identifiers: shown masked.
@@ -92,11 +95,13 @@ def map_data(session: Session, scope: access.Scope | None, community_id: int, *,
     status = indicators.building_status(session, community_id, as_of=as_of)
     visible_buildings = _visible_building_ids(session, scope, community_id)
     status = status[status["building_id"].isin(visible_buildings)].reset_index(drop=True)
+    categories = indicators.findings_by_category(session, community_id)
     coverage = indicators.grid_coverage(session, community_id, as_of=as_of)
     if scope is not None and scope.grid_ids is not None:
         coverage = coverage[coverage["grid_id"].isin(scope.grid_ids)].reset_index(drop=True)
     building_fc = buildings.buildings_geojson(session, community_id, status=status, visible=visible_buildings,
-                                              offset=offset)
+                                              offset=offset, categories=categories)
+    issues_fc = markers.issues_geojson(session, community_id, visible=visible_buildings, offset=offset, as_of=as_of)
     grid_fc = grids.grids_geojson(session, community_id, coverage=coverage, visible=set(coverage["grid_id"]),
                                   offset=offset)
     outline_fc = basemap.outline_geojson(session, community_id, offset=offset)
@@ -112,12 +117,18 @@ def map_data(session: Session, scope: access.Scope | None, community_id: int, *,
     totals = {"buildings": len(status), "households": households, "verified": verified,
               "share": round(verified / households, 3) if households else None,
               "open_findings": int(status["open_findings"].sum()), "open_events": int(status["open_events"].sum()),
+              "open_mismatches": int(status["open_mismatches"].sum()),
               "elderly_60": int(status["elderly_60"].sum()), "living_alone": int(status["living_alone"].sum()),
               "party_families": int(status["party_families"].sum()),
               "status_counts": {s: int((status["status"] == s).sum()) for s in colors.STATUS_ORDER}}
+    present = set(categories.loc[categories["building_id"].isin(visible_buildings), "category"])
+    grid_index = {f["properties"]["code"]: {"id": f["id"], "name": f["properties"]["name"],
+                                            "bounds": geojson.bounds({"features": [f]})}
+                  for f in grid_fc["features"]}
     return {"community": community, "buildings": building_fc, "grids": grid_fc, "outline": outline_fc,
-            "paths": paths_fc, "bounds": fitted or geojson.bounds(outline_fc), "coverage": coverage_rows,
-            "totals": totals}
+            "paths": paths_fc, "issues": issues_fc, "bounds": fitted or geojson.bounds(outline_fc),
+            "coverage": coverage_rows, "totals": totals, "grid_index": grid_index,
+            "categories": [c for c in legend.FINDING_CATEGORIES if c in present]}
 
 
 # --- buildings -----------------------------------------------------------------------------------
@@ -126,16 +137,18 @@ def _building_info(session: Session, building_id: int, as_of: dt.date) -> dict[s
     b = session.get(models.Building, building_id)
     if b is None:
         raise NotFoundError(f"building {building_id} does not exist")
-    status = indicators.building_status(session, b.community_id, as_of=as_of)
-    row = status[status["building_id"] == building_id].iloc[0].to_dict()
-    counts = {k: int(row[k]) for k in ("households", "verified", "open_findings", "elderly_60", "elderly_only",
+    one = indicators.building_status(session, b.community_id, as_of=as_of, building_id=building_id)
+    row = one.iloc[0].to_dict()
+    flags = buildings.building_flags(one)[0]
+    counts = {k: int(row[k]) for k in ("households", "verified", "open_findings", "open_mismatches", "elderly_60",
+                                       "elderly_only",
                                        "living_alone", "party_families", "open_events")}
     community = session.get(models.Community, b.community_id)
     return {"id": b.id, "number": b.number, "label": b.label or b.number, "floors": b.floors, "units": b.units,
             "community_id": b.community_id, "community": community.name,
             "synthetic": bool(community.synthetic or community.street.synthetic), "grid_id": b.grid_id,
             "grid": session.get(models.Grid, b.grid_id).name if b.grid_id else None,
-            "status": row["status"], "color": colors.status_color(row["status"]), **counts}
+            "status": row["status"], "color": colors.status_color(row["status"]), "flags": flags, **counts}
 
 
 def _flat_rows(session: Session, building_id: int, as_of: dt.date, *, names: bool) -> list[dict[str, Any]]:
@@ -305,3 +318,294 @@ def save_event(session: Session, scope: access.Scope | None, flat_id: int, *, ca
         raise AccessDenied(f"flat {flat_id}: outside your area")
     return verification.report_event(session, flat_id, category=category, description=description,
                                      reporter=reporter, by=scope.username)
+
+
+# --- map state in the URL ------------------------------------------------------------------------
+# `?layer=status&only=elderly_only,not_verified&grid=32041100300102&cat=absent_registered&show=grids,labels&b=12`
+# Every key is optional; unknown or invalid values are dropped (a shared link never fails to open).
+
+OVERLAY_GRIDS = "grids"
+OVERLAY_LABELS = "labels"
+OVERLAY_ISSUES = "issues"
+OVERLAYS = (OVERLAY_GRIDS, OVERLAY_LABELS, OVERLAY_ISSUES)
+DEFAULT_STATE: dict[str, Any] = {"layer": legend.THEME_STATUS, "category": None, "only": [], "grid": None,
+                                 "show": list(OVERLAYS), "building": None}
+
+
+def _csv(values: list[str]) -> list[str]:
+    return [v for part in values for v in part.split(",") if v]
+
+
+def parse_map_query(search: str | None) -> dict[str, Any]:
+    """The map view a URL search string asks for: layer, category, only (filters), grid (code), show (overlays),
+    building (id) — defaults for what is missing or invalid."""
+    query = urllib.parse.parse_qs((search or "").lstrip("?"), keep_blank_values=True)
+    state = {**DEFAULT_STATE, "only": [], "show": list(OVERLAYS)}
+    layer = (query.get("layer") or [""])[-1]
+    if layer in legend.THEMES:
+        state["layer"] = layer
+    category = (query.get("cat") or [""])[-1]
+    if category in legend.FINDING_CATEGORIES:
+        state["category"] = category
+    only = set(_csv(query.get("only", [])))
+    state["only"] = [f for f in legend.FILTERS if f in only]
+    grid = (query.get("grid") or [""])[-1].strip()
+    if re.fullmatch(r"[0-9A-Za-z_-]{1,20}", grid):
+        state["grid"] = grid
+    if "show" in query:
+        show = set(_csv(query["show"]))
+        state["show"] = [o for o in OVERLAYS if o in show]
+    building = (query.get("b") or [""])[-1]
+    if building.isdigit():
+        state["building"] = int(building)
+    return state
+
+
+def map_query(state: dict[str, Any]) -> str:
+    """The URL search string of a map view ('' for the default view); inverse of `parse_map_query`."""
+    state = {**DEFAULT_STATE, **state}
+    parts: list[tuple[str, str]] = []
+    if state["layer"] in legend.THEMES and state["layer"] != legend.THEME_STATUS:
+        parts.append(("layer", state["layer"]))
+    if state["category"] in legend.FINDING_CATEGORIES:
+        parts.append(("cat", state["category"]))
+    only = [f for f in legend.FILTERS if f in set(state["only"] or [])]
+    if only:
+        parts.append(("only", ",".join(only)))
+    if state["grid"]:
+        parts.append(("grid", str(state["grid"])))
+    show = [o for o in OVERLAYS if o in set(state["show"] or [])]
+    if show != list(OVERLAYS):
+        parts.append(("show", ",".join(show)))
+    if state["building"] is not None:
+        parts.append(("b", str(int(state["building"]))))
+    return "?" + urllib.parse.urlencode(parts, safe=",") if parts else ""
+
+
+def building_hideout(state: dict[str, Any], grid_index: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The buildings layer's hideout for a map view: what the committed JS style function reads."""
+    grid = grid_index.get(state["grid"]) if state.get("grid") else None
+    return {"theme": state["layer"], "category": state["category"], "only": list(state["only"]),
+            "grid": grid["id"] if grid else None, "selected": state["building"],
+            "zero": buildings.ZERO_FINDINGS_COLOR}
+
+
+# --- search --------------------------------------------------------------------------------------
+
+MAX_HITS = 10
+_PLAIN_NUMBER = re.compile(r"^(\d{1,3}[A-Za-z]?)(?:-(\d{1,2}))?$")
+
+
+def _building_bounds(session: Session, building_ids: Iterable[int], offset: str | None) -> dict[int, Any]:
+    ids = list(building_ids)
+    if not ids:
+        return {}
+    rows = session.execute(select(models.Building.id, models.Building.geom_wkb)
+                           .where(models.Building.id.in_(ids))).all()
+    fc = geojson.feature_collection(geojson.geometries_from_wkb([r.geom_wkb for r in rows]), [r.id for r in rows],
+                                    offset=offset)
+    return {f["id"]: geojson.bounds({"features": [f]}) for f in fc["features"]}
+
+
+def search(session: Session, scope: access.Scope | None, community_id: int, text: str, *,
+           offset: str | None = None, limit: int = MAX_HITS) -> dict[str, Any] | None:
+    """Buildings matching an address ('12幢', '12-4-202', '16幢丁单元202室', '12') or a resident's name, within the
+    scope. Returns {"kind": "address" | "name" | "none", "hits": [{building_id, label, flat_id, text, bounds}]};
+    None when the community is outside the scope.
+
+    Names are searched only for person-level roles (street staff get address search only) and shown masked unless
+    the role may reveal (community admins, grid leaders); a name is never matched outside the scope.
+    """
+    if not access.community_visible(session, scope, community_id):
+        return None
+    text = unicodedata.normalize("NFKC", text or "").strip()
+    if not text:
+        return {"kind": "none", "hits": []}
+    from loaders.addresses import parse_address   # dashboard may use loaders; geodata and layers may not
+    building_no, unit, room = None, None, None
+    if m := _PLAIN_NUMBER.match(text):
+        building_no, unit = m.group(1).upper(), int(m.group(2)) if m.group(2) else None
+    else:
+        parsed = parse_address(text)
+        building_no, unit, room = parsed.building, parsed.unit, parsed.room
+    in_scope = (models.Building.community_id == community_id) & access.building_clause(scope)
+    hits: list[dict[str, Any]] = []
+    kind = "none"
+    if building_no is not None:
+        kind = "address"
+        building = session.execute(select(models.Building.id, models.Building.number, models.Building.label)
+                                   .where(in_scope, models.Building.number == building_no)).first()
+        if building is not None:
+            flat_id, flat_text = None, ""
+            if unit is not None and room is not None and access.person_level_allowed(scope):
+                flat = session.execute(select(models.Flat.id).where(
+                    models.Flat.building_id == building.id, models.Flat.unit == unit,
+                    models.Flat.room == room)).first()
+                if flat is not None:
+                    flat_id, flat_text = flat.id, f" {unit}-{room}"
+            hits.append({"building_id": building.id, "label": building.label or building.number,
+                         "flat_id": flat_id, "text": (building.label or building.number) + flat_text})
+    elif access.person_level_allowed(scope) and len(text) >= 2:
+        kind = "name"
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        rows = session.execute(
+            select(models.Person.name, models.Flat.id, models.Flat.unit, models.Flat.room, models.Building.id,
+                   models.Building.number, models.Building.label)
+            .join(models.Household, models.Household.id == models.Person.household_id)
+            .join(models.Flat, models.Flat.id == models.Household.flat_id)
+            .join(models.Building, models.Building.id == models.Flat.building_id)
+            .where(in_scope, access.person_clause(scope), models.Person.active.is_(True),
+                   models.Household.active.is_(True), models.Person.name.like(pattern, escape="\\"))
+            .order_by(models.Building.id, models.Flat.unit, models.Flat.room, models.Person.id)
+            .limit(limit)).all()
+        show = (lambda n: n) if scope.may_reveal else access.mask_name
+        for r in rows:
+            label = r[6] or r[5]
+            hits.append({"building_id": r[4], "label": label, "flat_id": r[1],
+                         "text": f"{show(r[0])} · {label} {r[2]}-{r[3]}"})
+    bounds = _building_bounds(session, {h["building_id"] for h in hits}, offset)
+    for h in hits:
+        h["bounds"] = bounds.get(h["building_id"])
+    return {"kind": kind, "hits": hits[:limit]}
+
+
+# --- street --------------------------------------------------------------------------------------
+
+def visible_streets(session: Session, scope: access.Scope | None) -> list[dict[str, Any]]:
+    """Streets with at least one community the scope may see: id, name."""
+    ids = access.visible_community_ids(session, scope)
+    if not ids:
+        return []
+    rows = session.execute(select(models.Street.id, models.Street.name).distinct()
+                           .join(models.Community, models.Community.street_id == models.Street.id)
+                           .where(models.Community.id.in_(ids)).order_by(models.Street.name)).all()
+    return [{"id": r[0], "name": r[1]} for r in rows]
+
+
+def default_street_id(session: Session, scope: access.Scope | None) -> int | None:
+    """The street page a user lands on: street staff their (first) street; others have none (None)."""
+    if scope is None or scope.role != schema.ROLE_STREET:
+        return None
+    streets = visible_streets(session, scope)
+    return streets[0]["id"] if streets else None
+
+
+def street_data(session: Session, scope: access.Scope | None, street_id: int, *, offset: str | None = None,
+                as_of: dt.date | None = None) -> dict[str, Any] | None:
+    """The street page: communities as polygons coloured by coverage, with their aggregates (no persons).
+
+    Only communities the scope may see; None when it sees none of the street.
+    """
+    street = session.get(models.Street, street_id)
+    visible = access.visible_community_ids(session, scope)
+    if street is None or not visible:
+        return None
+    coverage = indicators.community_coverage(session, street_id, as_of=as_of)
+    coverage = coverage[coverage["community_id"].isin(visible)].reset_index(drop=True)
+    if coverage.empty:
+        return None
+    fc = communities.communities_geojson(session, street_id, coverage, visible=set(coverage["community_id"]),
+                                         offset=offset)
+    rows = [{"community_id": int(r.community_id), "name": r.name, "buildings": int(r.buildings),
+             "households": int(r.households), "verified": int(r.verified),
+             "share": None if pd.isna(r.share) else round(float(r.share), 3),
+             "open_mismatches": int(r.open_mismatches), "open_events": int(r.open_events),
+             "color": colors.coverage_color(None if pd.isna(r.share) else float(r.share))}
+            for r in coverage.itertuples()]
+    households = sum(r["households"] for r in rows)
+    verified = sum(r["verified"] for r in rows)
+    return {"street": {"id": street.id, "name": street.name, "district": street.district,
+                       "synthetic": bool(street.synthetic)},
+            "communities": fc, "rows": rows, "bounds": geojson.bounds(fc),
+            "totals": {"communities": len(rows), "households": households, "verified": verified,
+                       "share": round(verified / households, 3) if households else None,
+                       "open_mismatches": sum(r["open_mismatches"] for r in rows),
+                       "open_events": sum(r["open_events"] for r in rows)}}
+
+
+# --- issues (events) -----------------------------------------------------------------------------
+
+def open_issues(session: Session, scope: access.Scope | None, *, community_id: int | None = None,
+                as_of: dt.date | None = None) -> list[dict[str, Any]] | None:
+    """Open events in the scope, oldest first: id, category, state, age_days, reported_at, community, building,
+    and — for person-level roles — flat, address and description (street staff get the building only).
+    None without a scope."""
+    if scope is None:
+        return None
+    as_of = as_of or indicators.local_today()
+    visible = access.visible_community_ids(session, scope)
+    if community_id is not None:
+        visible &= {community_id}
+    if not visible:
+        return []
+    flat = models.Flat
+    building = models.Building
+    building_id = func.coalesce(models.Event.building_id, flat.building_id)
+    query = (select(models.Event, flat, building, models.Community.name)
+             .outerjoin(flat, flat.id == models.Event.flat_id)
+             .outerjoin(building, building.id == building_id)
+             .join(models.Community, models.Community.id == models.Event.community_id)
+             .where(models.Event.community_id.in_(visible), models.Event.state.in_(schema.EVENT_OPEN_STATES))
+             .order_by(models.Event.reported_at, models.Event.id))
+    if scope.grid_ids is not None:
+        query = query.where(building.grid_id.in_(scope.grid_ids))
+    person_level = access.person_level_allowed(scope)
+    out = []
+    for event, f, b, community in session.execute(query).all():
+        row = {"id": event.id, "category": event.category, "state": event.state,
+               "age_days": markers.event_age(event.reported_at, as_of), "reported_at": _when(event.reported_at),
+               "community_id": event.community_id, "community": community,
+               "building_id": b.id if b else None, "building": (b.label or b.number) if b else None,
+               "flat_id": None, "unit": None, "room": None, "description": None}
+        if person_level:
+            row.update(flat_id=f.id if f else None, unit=f.unit if f else None, room=f.room if f else None,
+                       description=event.description)
+        out.append(row)
+    return out
+
+
+def close_issue(session: Session, scope: access.Scope | None, event_id: int, *, comment: str) -> models.Event:
+    """Close an open event (结案) as the signed-in user, with a comment (`verification.close_event`), after the
+    scope check: person-level roles, within their area. The caller commits."""
+    event = session.get(models.Event, event_id)
+    if event is None:
+        raise NotFoundError(f"event {event_id} does not exist")
+    if not access.person_level_allowed(scope):
+        raise AccessDenied(f"event {event_id}: your role cannot close events")
+    visible = (access.flat_visible(session, scope, event.flat_id) if event.flat_id is not None
+               else access.building_visible(session, scope, event.building_id) if event.building_id is not None
+               else access.community_visible(session, scope, event.community_id) and scope.grid_ids is None)
+    if not visible:
+        raise AccessDenied(f"event {event_id}: outside your area")
+    return verification.close_event(session, event_id, by=scope.username, comment=comment)
+
+
+# --- exports -------------------------------------------------------------------------------------
+
+EXPORT_FORMATS = ("html", "png")
+
+
+def export_map(session: Session, scope: access.Scope | None, community_id: int, state: dict[str, Any], fmt: str, *,
+               labels: dict[str, Any] | None = None, as_of: dt.date | None = None) -> tuple[str, bytes] | None:
+    """The current map of a community as a standalone offline HTML (folium, Leaflet inlined) or a PNG; logged in
+    the audit log as A_EXPORT (flushed; the caller commits). None outside the scope.
+
+    Exports carry building aggregates only (no persons), in WGS84 (no tiles, so no display offset).
+    """
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"fmt: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
+    data = map_data(session, scope, community_id, as_of=as_of)
+    if data is None:
+        return None
+    from layers import folium_export, png_export   # heavy (folium, matplotlib): loaded on first export only
+    theme = state.get("layer") or legend.THEME_STATUS
+    labels = labels or {}
+    if fmt == "html":
+        body = folium_export.map_html(data, theme=theme, category=state.get("category"), labels=labels).encode()
+    else:
+        body = png_export.map_png(data, theme=theme, category=state.get("category"), labels=labels)
+    stamp = (as_of or indicators.local_today()).strftime("%Y%m%d")
+    name = f"{data['community']['name']}-{theme}-{stamp}.{fmt}"
+    access.log_audit(session, scope.username, schema.A_EXPORT, "community", str(community_id),
+                     reason="map export", detail=f"{fmt} layer={theme} buildings={data['totals']['buildings']}")
+    return name, body

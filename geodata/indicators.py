@@ -23,20 +23,24 @@ B_ELDERLY_ONLY: Final = "elderly_only"      # 纯老户: every active member is 
 B_LIVING_ALONE: Final = "living_alone"      # 独居老人: one active person, 60+
 B_PARTY: Final = "party"                    # 党员家庭
 B_OPEN_ISSUE: Final = "open_issue"          # an open event (事件) at the flat
-B_FINDING: Final = "finding"                # an open finding (待核实)
-BADGES: Final = (B_LIVING_ALONE, B_ELDERLY_ONLY, B_PARTY, B_OPEN_ISSUE, B_FINDING)
+B_FINDING: Final = "finding"                # an open finding of any category (待核实, incl. confirmations)
+B_MISMATCH: Final = "mismatch"              # an open mismatch finding (FLAT_FINDINGS, PERSON_FINDINGS: 有出入)
+BADGES: Final = (B_LIVING_ALONE, B_ELDERLY_ONLY, B_PARTY, B_OPEN_ISSUE, B_MISMATCH, B_FINDING)
+#: Findings that say the register and the checkpoint disagree (the red outline / count badge on the map).
+#: HOUSEHOLD_FINDINGS are routine confirmations (elderly, party family) and never make a building "a problem".
+MISMATCH_FINDINGS: Final = (*schema.FLAT_FINDINGS, *schema.PERSON_FINDINGS)
 
 #: The product serves mainland China (one time zone): "today", verification dates and displayed times use it;
 #: timestamps are stored as naive UTC (models.utcnow).
 LOCAL_TZ: Final = zoneinfo.ZoneInfo("Asia/Shanghai")
 
 BUILDING_STATUS_COLUMNS: Final = (
-    "building_id", "number", "grid_id", "households", "verified", "open_findings", "elderly_60", "elderly_only",
-    "living_alone", "party_families", "open_events", "status")
+    "building_id", "number", "grid_id", "households", "verified", "open_findings", "open_mismatches", "elderly_60",
+    "elderly_only", "living_alone", "party_families", "open_events", "status")
 GRID_COVERAGE_COLUMNS: Final = ("grid_id", "code", "name", "households", "verified", "share")
 FLAT_TABLE_COLUMNS: Final = (
     "flat_id", "unit", "floor", "room", "household_id", "households", "head_name", "persons", "vacant", "status",
-    B_ELDERLY_ONLY, B_LIVING_ALONE, B_PARTY, B_OPEN_ISSUE, B_FINDING, "badges")
+    B_ELDERLY_ONLY, B_LIVING_ALONE, B_PARTY, B_OPEN_ISSUE, B_MISMATCH, B_FINDING, "badges")
 SUMMARY_KEYS: Final = ("name", "street", "grids", "buildings", "flats", "households", "persons", "verified_share",
                        "findings", "open_issues")
 
@@ -59,20 +63,27 @@ def elderly_cutoff(as_of: dt.date, age: int = schema.ELDERLY_AGE) -> dt.date:
         return as_of.replace(year=as_of.year - age, day=28)
 
 
-def status_of(households: int, verified: int, open_findings: int) -> str:
-    """Verification status (schema.V_*) of a building, grid or flat from its counts."""
-    if open_findings > 0:
-        return schema.V_OPEN_FINDINGS
-    if households > 0 and verified >= households:
-        return schema.V_VERIFIED
+def status_of(households: int, verified: int, open_mismatches: int) -> str:
+    """Verification status (schema.V_*) of a building, grid or flat from its counts.
+
+    The status is verification *progress*: nobody verified → V_NOT_STARTED, some → V_IN_PROGRESS, every household
+    verified → V_VERIFIED, or V_OPEN_FINDINGS when verification is complete but mismatch findings
+    (MISMATCH_FINDINGS) are still open. Open mismatches during verification are shown by a separate channel
+    (the map's red outline and count badge), so they do not hide the progress.
+    A place without households (an empty flat) is complete by definition: open mismatches there (人在户不在)
+    make it V_OPEN_FINDINGS, otherwise it has not been started.
+    """
+    if verified >= households and (households > 0 or open_mismatches > 0):
+        return schema.V_OPEN_FINDINGS if open_mismatches > 0 else schema.V_VERIFIED
     if verified > 0:
         return schema.V_IN_PROGRESS
     return schema.V_NOT_STARTED
 
 
-def _statuses(households: pd.Series, verified: pd.Series, open_findings: pd.Series) -> pd.Series:
+def _statuses(households: pd.Series, verified: pd.Series, open_mismatches: pd.Series) -> pd.Series:
     """Vectorised `status_of`."""
-    conditions = [open_findings > 0, (households > 0) & (verified >= households), verified > 0]
+    complete = (verified >= households) & ((households > 0) | (open_mismatches > 0))
+    conditions = [complete & (open_mismatches > 0), complete, verified > 0]
     choices = [schema.V_OPEN_FINDINGS, schema.V_VERIFIED, schema.V_IN_PROGRESS]
     return pd.Series(np.select(conditions, choices, default=schema.V_NOT_STARTED), index=households.index,
                      dtype=object)
@@ -116,16 +127,28 @@ def _household_frame(session: Session, *, community_id: int | None = None, build
 
 
 def _open_findings_per_flat(session: Session, *, community_id: int | None = None,
-                            building_id: int | None = None) -> pd.DataFrame:
+                            building_id: int | None = None, by_category: bool = False) -> pd.DataFrame:
     """Open findings per flat: a finding's flat is its own, else its household's, else its person's household's,
-    else its checkpoint registration's (人在户不在 rows point at a flat only through the checkpoint)."""
+    else its checkpoint registration's (人在户不在 rows point at a flat only through the checkpoint).
+
+    Columns flat_id, building_id, n (all open findings), mismatches (those in MISMATCH_FINDINGS); with
+    `by_category` one row per flat and category instead (flat_id, building_id, category, n).
+    """
     finding_hh = aliased(models.Household)
     finding_person = aliased(models.Person)
     person_hh = aliased(models.Household)
     checkpoint = aliased(models.CheckpointRegistration)
     flat_id = func.coalesce(models.Finding.flat_id, finding_hh.flat_id, person_hh.flat_id, checkpoint.flat_id)
+    keys = [models.Flat.id.label("flat_id"), models.Flat.building_id]
+    if by_category:
+        keys.append(models.Finding.category)
+        counts = [func.count(models.Finding.id).label("n")]
+    else:
+        counts = [func.count(models.Finding.id).label("n"),
+                  func.coalesce(func.sum(case((models.Finding.category.in_(MISMATCH_FINDINGS), 1), else_=0)), 0)
+                  .label("mismatches")]
     query = (
-        select(models.Flat.id.label("flat_id"), models.Flat.building_id, func.count(models.Finding.id).label("n"))
+        select(*keys, *counts)
         .select_from(models.Finding)
         .outerjoin(finding_hh, finding_hh.id == models.Finding.household_id)
         .outerjoin(finding_person, finding_person.id == models.Finding.person_id)
@@ -133,14 +156,25 @@ def _open_findings_per_flat(session: Session, *, community_id: int | None = None
         .outerjoin(checkpoint, checkpoint.id == models.Finding.checkpoint_id)
         .join(models.Flat, models.Flat.id == flat_id)
         .where(models.Finding.status == schema.FINDING_OPEN)
-        .group_by(models.Flat.id, models.Flat.building_id))
+        .group_by(*keys))
     if community_id is not None:
         query = query.where(models.Finding.community_id == community_id)
     if building_id is not None:
         query = query.where(models.Flat.building_id == building_id)
-    frame = pd.DataFrame(session.execute(query).all(), columns=["flat_id", "building_id", "n"])
-    frame["n"] = frame["n"].astype(int)
+    columns = ["flat_id", "building_id", "category", "n"] if by_category else ["flat_id", "building_id", "n",
+                                                                               "mismatches"]
+    frame = pd.DataFrame(session.execute(query).all(), columns=columns)
+    for col in ("n", "mismatches"):
+        if col in frame:
+            frame[col] = frame[col].astype(int)
     return frame
+
+
+def findings_by_category(session: Session, community_id: int) -> pd.DataFrame:
+    """Open findings per building and category: columns building_id, category, n (only non-zero rows)."""
+    frame = _open_findings_per_flat(session, community_id=community_id, by_category=True)
+    return (frame.groupby(["building_id", "category"], as_index=False)["n"].sum()
+            .sort_values(["building_id", "category"]).reset_index(drop=True))
 
 
 def _open_events(session: Session, *, community_id: int | None = None, building_id: int | None = None,
@@ -163,29 +197,33 @@ def _open_events(session: Session, *, community_id: int | None = None, building_
     return frame
 
 
-def building_status(session: Session, community_id: int, as_of: dt.date | None = None) -> pd.DataFrame:
-    """One row per building of the community with household counts, care flags and the verification status."""
+def building_status(session: Session, community_id: int, as_of: dt.date | None = None, *,
+                    building_id: int | None = None) -> pd.DataFrame:
+    """One row per building of the community with household counts, care flags and the verification status
+    (only the row of `building_id` when given: the building page needs one, not the whole community)."""
     as_of = as_of or local_today()
-    buildings = pd.DataFrame(
-        session.execute(select(models.Building.id, models.Building.number, models.Building.grid_id)
-                        .where(models.Building.community_id == community_id)
-                        .order_by(models.Building.id)).all(),
-        columns=["building_id", "number", "grid_id"])
-    households = _household_frame(session, community_id=community_id, as_of=as_of)
+    query = (select(models.Building.id, models.Building.number, models.Building.grid_id)
+             .where(models.Building.community_id == community_id).order_by(models.Building.id))
+    if building_id is not None:
+        query = query.where(models.Building.id == building_id)
+    buildings = pd.DataFrame(session.execute(query).all(), columns=["building_id", "number", "grid_id"])
+    households = _household_frame(session, community_id=community_id, building_id=building_id, as_of=as_of)
     per_building = (households.groupby("building_id")
                     .agg(households=("household_id", "size"), verified=("verified", "sum"),
                          elderly_60=("elderly_60", "sum"), elderly_only=("elderly_only", "sum"),
                          living_alone=("living_alone", "sum"), party_families=("party", "sum")))
-    findings = _open_findings_per_flat(session, community_id=community_id).groupby("building_id")["n"].sum()
-    events = _open_events(session, community_id=community_id).set_index("key")["n"]
+    findings = (_open_findings_per_flat(session, community_id=community_id, building_id=building_id)
+                .groupby("building_id")[["n", "mismatches"]].sum())
+    events = _open_events(session, community_id=community_id, building_id=building_id).set_index("key")["n"]
     frame = buildings.join(per_building, on="building_id")
-    frame["open_findings"] = frame["building_id"].map(findings)
+    frame["open_findings"] = frame["building_id"].map(findings["n"])
+    frame["open_mismatches"] = frame["building_id"].map(findings["mismatches"])
     frame["open_events"] = frame["building_id"].map(events)
-    counts = ["households", "verified", "open_findings", "elderly_60", "elderly_only", "living_alone",
-              "party_families", "open_events"]
+    counts = ["households", "verified", "open_findings", "open_mismatches", "elderly_60", "elderly_only",
+              "living_alone", "party_families", "open_events"]
     frame[counts] = frame[counts].fillna(0).astype(int)
     frame["grid_id"] = frame["grid_id"].astype("Int64")
-    frame["status"] = _statuses(frame["households"], frame["verified"], frame["open_findings"])
+    frame["status"] = _statuses(frame["households"], frame["verified"], frame["open_mismatches"])
     return frame[list(BUILDING_STATUS_COLUMNS)].reset_index(drop=True)
 
 
@@ -232,7 +270,7 @@ def flat_table(session: Session, building_id: int, as_of: dt.date | None = None)
                      head_name=("head_name", "first"), persons=("persons", "sum"), verified=("verified", "sum"),
                      elderly_only=("elderly_only", "any"), living_alone=("living_alone", "any"),
                      party=("party", "any")))
-    findings = _open_findings_per_flat(session, building_id=building_id).set_index("flat_id")["n"]
+    findings = _open_findings_per_flat(session, building_id=building_id).set_index("flat_id")
     events = _open_events(session, building_id=building_id, per="flat").set_index("key")["n"]
     frame = flats.join(per_flat, on="flat_id")
     frame["household_id"] = frame["household_id"].astype("Int64")
@@ -240,12 +278,14 @@ def flat_table(session: Session, building_id: int, as_of: dt.date | None = None)
                                                     .fillna(0).astype(int))
     for flag in (B_ELDERLY_ONLY, B_LIVING_ALONE, B_PARTY):
         frame[flag] = frame[flag].astype("boolean").fillna(False).astype(bool)
-    n_findings = frame["flat_id"].map(findings).fillna(0).astype(int)
-    frame[B_FINDING] = n_findings > 0
+    n_findings = frame["flat_id"].map(findings["n"]).fillna(0).astype(int)
+    n_mismatches = frame["flat_id"].map(findings["mismatches"]).fillna(0).astype(int)
+    frame[B_FINDING] = (n_findings > 0) & (n_mismatches == 0)     # confirmations only: the mismatch badge says more
+    frame[B_MISMATCH] = n_mismatches > 0
     frame[B_OPEN_ISSUE] = frame["flat_id"].map(events).fillna(0).astype(int) > 0
     frame["vacant"] = frame["households"] == 0
     frame["head_name"] = frame["head_name"].astype(object).where(frame["head_name"].notna(), None)
-    frame["status"] = _statuses(frame["households"], frame["verified"], n_findings)
+    frame["status"] = _statuses(frame["households"], frame["verified"], n_mismatches)
     frame["badges"] = [tuple(b for b in BADGES if row[b]) for _, row in frame[list(BADGES)].iterrows()]
     return frame[list(FLAT_TABLE_COLUMNS)].reset_index(drop=True)
 
@@ -307,3 +347,44 @@ def community_summary(session: Session, as_of: dt.date | None = None) -> list[di
                     "verified_share": share, "findings": dict(sorted(findings.get(cid, {}).items())),
                     "open_issues": events.get(cid, 0)})
     return out
+
+
+COMMUNITY_COVERAGE_COLUMNS: Final = ("community_id", "name", "code", "buildings", "households", "verified", "share",
+                                     "open_mismatches", "open_events")
+
+
+def community_coverage(session: Session, street_id: int, as_of: dt.date | None = None) -> pd.DataFrame:
+    """One row per community of a street: buildings, active households, verified households, their share (0..1),
+    open mismatch findings (MISMATCH_FINDINGS) and open events. Aggregates only (the street view)."""
+    as_of = as_of or local_today()
+    B, F, H = models.Building, models.Flat, models.Household
+    communities = pd.DataFrame(
+        session.execute(select(models.Community.id, models.Community.name, models.Community.code)
+                        .where(models.Community.street_id == street_id)
+                        .order_by(models.Community.code, models.Community.id)).all(),
+        columns=["community_id", "name", "code"])
+    ids = communities["community_id"].tolist()
+    verified = case((and_(H.verified_at.is_not(None), H.verified_at <= as_of), 1), else_=0)
+    households = dict.fromkeys(ids, (0, 0))
+    for cid, n, v in session.execute(select(B.community_id, func.count(H.id), func.sum(verified))
+                                     .join(F, F.building_id == B.id).join(H, H.flat_id == F.id)
+                                     .where(B.community_id.in_(ids), H.active.is_(True))
+                                     .group_by(B.community_id)).all():
+        households[cid] = (int(n or 0), int(v or 0))
+    buildings = _count_by(session, B.community_id, select(B.community_id).where(B.community_id.in_(ids)))
+    mismatches = _count_by(session, models.Finding.community_id,
+                           select(models.Finding.community_id)
+                           .where(models.Finding.community_id.in_(ids),
+                                  models.Finding.status == schema.FINDING_OPEN,
+                                  models.Finding.category.in_(MISMATCH_FINDINGS)))
+    events = _count_by(session, models.Event.community_id,
+                       select(models.Event.community_id)
+                       .where(models.Event.community_id.in_(ids), models.Event.state.in_(schema.EVENT_OPEN_STATES)))
+    frame = communities.copy()
+    frame["buildings"] = [buildings.get(c, 0) for c in ids]
+    frame["households"] = [households[c][0] for c in ids]
+    frame["verified"] = [households[c][1] for c in ids]
+    frame["share"] = [v / n if n else np.nan for n, v in zip(frame["households"], frame["verified"])]
+    frame["open_mismatches"] = [mismatches.get(c, 0) for c in ids]
+    frame["open_events"] = [events.get(c, 0) for c in ids]
+    return frame[list(COMMUNITY_COVERAGE_COLUMNS)].reset_index(drop=True)

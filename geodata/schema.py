@@ -211,7 +211,7 @@ V_IN_PROGRESS: Final = "in_progress"
 V_NOT_STARTED: Final = "not_started"
 V_OPEN_FINDINGS: Final = "open_findings"
 VERIFICATION_LABELS: Final = {V_VERIFIED: "已全部核实", V_IN_PROGRESS: "核实中", V_NOT_STARTED: "未开始",
-                              V_OPEN_FINDINGS: "有待核实问题"}
+                              V_OPEN_FINDINGS: "已核实，仍有出入"}
 
 # --- Events (事件, 数字城管 procedure) ------------------------------------------------------------
 E_REPORTED: Final = "reported"

@@ -138,3 +138,37 @@ def report_event(session: Session, flat_id: int, *, category: str, description: 
     session.add(models.EventTransition(event_id=event.id, from_state=None, to_state=schema.E_REPORTED, at=at, by=by))
     session.flush()
     return event
+
+
+def transition_event(session: Session, event_id: int, to_state: str, *, by: str, comment: str | None,
+                     at: dt.datetime | None = None) -> models.Event:
+    """Move an event to `to_state` along schema.EVENT_TRANSITIONS and log it (models.EventTransition: who, when,
+    from, to, comment). Closing (E_CLOSED) or rejecting needs a comment and sets `closed_at`.
+
+    Raises NotFoundError for an unknown event, InputError for a transition the procedure does not allow or a
+    missing comment.
+    """
+    event = session.get(models.Event, event_id)
+    if event is None:
+        raise NotFoundError(f"event {event_id} does not exist")
+    allowed = schema.EVENT_TRANSITIONS.get(event.state, ())
+    if to_state not in allowed:
+        raise InputError(f"event {event_id}: expected a next state among {', '.join(allowed) or 'none'} "
+                         f"(from {event.state}), got {to_state!r}")
+    comment = (comment or "").strip() or None
+    if to_state in (schema.E_CLOSED, schema.E_REJECTED) and comment is None:
+        raise InputError(f"comment: expected a text saying how event {event_id} was settled, got nothing")
+    at = at or models.utcnow()
+    session.add(models.EventTransition(event_id=event.id, from_state=event.state, to_state=to_state, at=at, by=by,
+                                       comment=comment))
+    event.state = to_state
+    if to_state in (schema.E_CLOSED, schema.E_REJECTED):
+        event.closed_at = at
+    session.flush()
+    return event
+
+
+def close_event(session: Session, event_id: int, *, by: str, comment: str,
+                at: dt.datetime | None = None) -> models.Event:
+    """Close an open event (结案) with a comment, logged as a transition (`transition_event`)."""
+    return transition_event(session, event_id, schema.E_CLOSED, by=by, comment=comment, at=at)

@@ -20,8 +20,13 @@ STATUS_COLORS: Final = {
     schema.V_NOT_STARTED: "#9aa5b1",
     schema.V_OPEN_FINDINGS: "#d64541",
 }
-#: Legend order: the most urgent first.
-STATUS_ORDER: Final = (schema.V_OPEN_FINDINGS, schema.V_NOT_STARTED, schema.V_IN_PROGRESS, schema.V_VERIFIED)
+#: Legend order: the order of progress (nothing → some → all), then "complete but mismatches remain".
+STATUS_ORDER: Final = (schema.V_NOT_STARTED, schema.V_IN_PROGRESS, schema.V_VERIFIED, schema.V_OPEN_FINDINGS)
+#: The second channel of the status map: open mismatch findings draw a red outline (and a count badge).
+MISMATCH_COLOR: Final = "#c81e1e"
+OUTLINE_COLOR: Final = "#ffffff"
+#: A building hidden by the filters (only=…, grid=…): drawn faint, still clickable.
+DIMMED_COLOR: Final = "#d9dee4"
 #: A flat nobody lives in (楼盘表 cell), and anything without data.
 VACANT_COLOR: Final = "#e4e7eb"
 NO_DATA_COLOR: Final = "#f1f3f5"
@@ -38,6 +43,14 @@ ELDERLY_COLORS: Final = ("#f2f0f7", "#cbc9e2", "#9e9ac8", "#756bb1", "#54278f")
 PARTY_BREAKS: Final = (0.10, 0.20, 0.30, 0.40)
 PARTY_COLORS: Final = ("#fee5d9", "#fcae91", "#fb6a4a", "#de2d26", "#a50f15")
 
+#: Elderly-only households (纯老户) per building: 0, 1–3, 4–7, 8–11, ≥12.
+ELDERLY_ONLY_BREAKS: Final = (1, 4, 8, 12)
+ELDERLY_ONLY_COLORS: Final = ("#e4e7eb", "#dadaeb", "#9e9ac8", "#6a51a3", "#3f007d")
+
+#: Elderly living alone (独居老人) per building: 0, 1, 2–3, 4–5, ≥6.
+LIVING_ALONE_BREAKS: Final = (1, 2, 4, 6)
+LIVING_ALONE_COLORS: Final = ("#e4e7eb", "#fdd0a2", "#fd8d3c", "#d94801", "#7f2704")
+
 #: Open events per building: 0, 1, 2, 3–4, ≥5.
 EVENT_BREAKS: Final = (1, 2, 3, 5)
 EVENT_COLORS: Final = ("#e4e7eb", "#fdbe85", "#fd8d3c", "#e6550d", "#a63603")
@@ -45,6 +58,16 @@ EVENT_COLORS: Final = ("#e4e7eb", "#fdbe85", "#fd8d3c", "#e6550d", "#a63603")
 #: Open findings per building: 0, 1–2, 3–5, 6–10, >10.
 FINDING_BREAKS: Final = (1, 3, 6, 11)
 FINDING_COLORS: Final = ("#e4e7eb", "#fcbba1", "#fb6a4a", "#cb181d", "#67000d")
+
+
+#: Event (事件) category → marker colour (ColorBrewer Set1-like, distinct at marker size).
+EVENT_CATEGORY_COLORS: Final = {
+    schema.EC_REPAIR: "#1f78b4", schema.EC_SANITATION: "#33a02c", schema.EC_DISPUTE: "#e31a1c",
+    schema.EC_ELDERLY_CARE: "#6a3d9a", schema.EC_SAFETY: "#ff7f00", schema.EC_OTHER: "#6b7280",
+}
+#: Age of an open event in days: <7, 7–29, ≥30 → marker size class 0, 1, 2 (older issues draw larger).
+ISSUE_AGE_BREAKS: Final = (7, 30)
+ISSUE_SIZES: Final = (18, 24, 30)
 
 
 def classify(values: Iterable[float], breaks: Sequence[float]) -> np.ndarray:
@@ -108,3 +131,14 @@ def text_color(background: str) -> str:
     lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in (r, g, b)]
     luminance = 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
     return "#1f2933" if luminance > 0.30 else "#ffffff"
+
+
+def event_color(category: str) -> str:
+    """Marker colour of an event category (schema.EC_*); an unknown category gets the 'other' colour."""
+    return EVENT_CATEGORY_COLORS.get(category, EVENT_CATEGORY_COLORS[schema.EC_OTHER])
+
+
+def issue_sizes(age_days: Iterable[float]) -> list[int]:
+    """Marker diameter (px) of open events by age in days (ISSUE_AGE_BREAKS); unknown age → the smallest."""
+    classes = classify(age_days, ISSUE_AGE_BREAKS)
+    return [ISSUE_SIZES[max(int(c), 0)] for c in classes]

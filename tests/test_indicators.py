@@ -55,9 +55,15 @@ def test_elderly_cutoff_handles_leap_day():
 
 @pytest.mark.parametrize("counts, expected", [
     ((10, 10, 0), schema.V_VERIFIED), ((10, 3, 0), schema.V_IN_PROGRESS), ((10, 0, 0), schema.V_NOT_STARTED),
-    ((10, 10, 1), schema.V_OPEN_FINDINGS), ((0, 0, 0), schema.V_NOT_STARTED)])
+    # open mismatches do not hide progress (they are the map's second channel) ...
+    ((10, 0, 5), schema.V_NOT_STARTED), ((10, 3, 5), schema.V_IN_PROGRESS),
+    # ... until verification is complete: then they are what remains
+    ((10, 10, 1), schema.V_OPEN_FINDINGS), ((0, 0, 0), schema.V_NOT_STARTED),
+    ((0, 0, 1), schema.V_OPEN_FINDINGS)])     # an empty flat with 人在户不在: nothing to verify, a mismatch open
 def test_status_of(counts, expected):
     assert indicators.status_of(*counts) == expected
+    vectorised = indicators._statuses(*(pd.Series([c]) for c in counts))
+    assert vectorised.tolist() == [expected]
 
 
 def test_building_status_matches_the_spec(session, built_store):
@@ -70,9 +76,11 @@ def test_building_status_matches_the_spec(session, built_store):
         expected = oracle[row["number"]]
         assert {k: row[k] for k in expected} == expected, row["number"]
     by_number = frame.set_index("number")
+    # building 3 has an open mismatch but nobody verified yet: its fill says "not started"
     assert by_number["status"].to_dict() == {"1": schema.V_VERIFIED, "2": schema.V_IN_PROGRESS,
-                                             "3": schema.V_OPEN_FINDINGS, "4": schema.V_NOT_STARTED}
+                                             "3": schema.V_NOT_STARTED, "4": schema.V_NOT_STARTED}
     assert by_number["open_findings"].to_dict() == {"1": 0, "2": 0, "3": 1, "4": 0}   # the closed one is not open
+    assert by_number["open_mismatches"].to_dict() == {"1": 0, "2": 0, "3": 1, "4": 0}
     assert by_number["open_events"].to_dict() == {"1": 0, "2": 0, "3": 0, "4": 1}     # the closed event is not open
     assert by_number.loc["1", "grid_id"] == built.grid_ids[0] and by_number.loc["3", "grid_id"] == built.grid_ids[1]
 
@@ -116,10 +124,62 @@ def test_findings_reach_their_flat_through_household_or_person(session, built_st
     session.flush()
     frame = indicators.building_status(session, built.community_id, as_of=AS_OF).set_index("number")
     assert frame.loc["4", "open_findings"] == 2
-    assert frame.loc["4", "status"] == schema.V_OPEN_FINDINGS
+    assert frame.loc["4", "open_mismatches"] == 1             # the ID problem; the party confirmation is routine
+    assert frame.loc["4", "status"] == schema.V_NOT_STARTED
     flats = indicators.flat_table(session, built.building_ids["4"], as_of=AS_OF).set_index("room")
-    assert flats.loc["202"].query("unit == 1")["finding"].item()
+    assert flats.loc["202"].query("unit == 1")["mismatch"].item()
+    assert not flats.loc["202"].query("unit == 1")["finding"].item()
     assert flats.loc["101"].query("unit == 2")["finding"].item()
+    assert not flats.loc["101"].query("unit == 2")["mismatch"].item()
+
+
+def test_confirmations_never_turn_a_building_red_but_mismatches_after_verification_do(session, built_store):
+    _, built = built_store
+    verified_hh = built.household_ids[("1", 1, "102")]
+    session.add(models.Finding(community_id=built.community_id, category=schema.F_CONFIRM_ELDERLY,
+                               household_id=verified_hh))
+    session.flush()
+    frame = indicators.building_status(session, built.community_id, as_of=AS_OF).set_index("number")
+    assert frame.loc["1", "open_findings"] == 1 and frame.loc["1", "open_mismatches"] == 0
+    assert frame.loc["1", "status"] == schema.V_VERIFIED
+    # a tenant change found after every household was verified: complete, but a mismatch remains
+    session.add(models.Finding(community_id=built.community_id, category=schema.F_TENANT_CHANGED,
+                               flat_id=built.flat_ids[("1", 2, "301")]))
+    session.flush()
+    frame = indicators.building_status(session, built.community_id, as_of=AS_OF).set_index("number")
+    assert frame.loc["1", "open_mismatches"] == 1
+    assert frame.loc["1", "status"] == schema.V_OPEN_FINDINGS
+    flats = indicators.flat_table(session, built.building_ids["1"], as_of=AS_OF)
+    assert flats.set_index(["unit", "room"]).loc[(2, "301"), "status"] == schema.V_OPEN_FINDINGS
+    assert set(indicators.MISMATCH_FINDINGS) == set(schema.FLAT_FINDINGS) | set(schema.PERSON_FINDINGS)
+    assert not set(indicators.MISMATCH_FINDINGS) & set(schema.HOUSEHOLD_FINDINGS)
+
+
+def test_findings_by_category(session, built_store):
+    _, built = built_store
+    session.add_all([models.Finding(community_id=built.community_id, category=schema.F_CONFIRM_PARTY,
+                                    household_id=built.household_ids[k])
+                     for k in (("3", 2, "102"), ("3", 2, "201"), ("4", 1, "202"))])
+    session.flush()
+    frame = indicators.findings_by_category(session, built.community_id)
+    got = {(r.building_id, r.category): r.n for r in frame.itertuples()}
+    assert got == {(built.building_ids["3"], schema.F_ABSENT_REGISTERED): 1,
+                   (built.building_ids["3"], schema.F_CONFIRM_PARTY): 2,
+                   (built.building_ids["4"], schema.F_CONFIRM_PARTY): 1}
+
+
+def test_community_coverage(session, built_store):
+    _, built = built_store
+    frame = indicators.community_coverage(session, built.street_id, as_of=AS_OF)
+    assert tuple(frame.columns) == indicators.COMMUNITY_COVERAGE_COLUMNS
+    rows = frame.set_index("name")
+    n_households = len(built.households)
+    n_verified = sum(s.verified for s in built.households)
+    assert rows.loc["兰翔社区", "households"] == n_households and rows.loc["兰翔社区", "verified"] == n_verified
+    assert rows.loc["兰翔社区", "share"] == pytest.approx(n_verified / n_households)
+    assert rows.loc["兰翔社区", "buildings"] == 4
+    assert rows.loc["兰翔社区", "open_mismatches"] == 1 and rows.loc["兰翔社区", "open_events"] == 1
+    assert rows.loc["白云社区", "households"] == 1 and rows.loc["白云社区", "share"] == 0
 
 
 def test_building_status_uses_few_queries(session, built_store):
@@ -169,7 +229,7 @@ def test_flat_table_is_the_building_register(session, built_store):
         assert (indicators.B_LIVING_ALONE in row["badges"]) == alone
         assert row["party"] == any(m.political in schema.PARTY_CODES for m in spec.members)
     finding = table[(table["unit"] == 1) & (table["room"] == "101")].iloc[0]
-    assert finding["status"] == schema.V_OPEN_FINDINGS and finding["badges"] == (indicators.B_FINDING,)
+    assert finding["status"] == schema.V_NOT_STARTED and finding["badges"] == (indicators.B_MISMATCH,)
     issue = indicators.flat_table(session, built.building_ids["4"], as_of=AS_OF)
     assert issue[(issue["unit"] == 2) & (issue["room"] == "502")]["open_issue"].item()
     assert issue["open_issue"].sum() == 1
@@ -201,3 +261,13 @@ def test_community_summary_as_of_counts_what_was_open_then(session, built_store)
     then = indicators.community_summary(session, as_of=dt.date(2024, 3, 5))[0]
     assert then["findings"] == {schema.F_ABSENT_REGISTERED: 1}
     assert indicators.community_summary(session, as_of=dt.date(2024, 1, 1))[0]["verified_share"] == 0.0
+
+
+def test_building_status_of_one_building_equals_its_row(session, built_store):
+    _, built = built_store
+    whole = indicators.building_status(session, built.community_id, as_of=AS_OF).set_index("building_id")
+    for number in ("1", "3", "4"):
+        bid = built.building_ids[number]
+        one = indicators.building_status(session, built.community_id, as_of=AS_OF, building_id=bid)
+        assert len(one) == 1
+        assert one.set_index("building_id").loc[bid].to_dict() == whole.loc[bid].to_dict()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +15,7 @@ from pyproj import Transformer
 from sqlalchemy.orm import Session
 
 from geodata import indicators, schema, store
-from layers import basemap, buildings, colors, geojson, grids, legend
+from layers import basemap, buildings, colors, communities, folium_export, geojson, grids, legend, markers, png_export
 from tests import factories
 
 
@@ -71,7 +72,10 @@ def test_every_theme_has_a_legend(theme):
     items = legend.legend(theme)
     assert all(isinstance(c, str) and c.startswith("#") and label for c, label in items)
     if theme == legend.THEME_STATUS:
-        assert items[0] == (colors.STATUS_COLORS[schema.V_OPEN_FINDINGS], "有待核实问题")
+        # progress order, then "verification complete but mismatches remain"
+        assert [c for c, _ in items] == [colors.STATUS_COLORS[s] for s in (
+            schema.V_NOT_STARTED, schema.V_IN_PROGRESS, schema.V_VERIFIED, schema.V_OPEN_FINDINGS)]
+        assert items[-1][1] == "已核实，仍有出入"
     else:
         assert [c for c, _ in items] == list(legend.THEME_CLASSES[theme][1])
 
@@ -79,7 +83,7 @@ def test_every_theme_has_a_legend(theme):
 def test_legend_labels_can_be_translated_and_unknown_theme_fails():
     english = {schema.V_VERIFIED: "All verified", schema.V_IN_PROGRESS: "In progress",
                schema.V_NOT_STARTED: "Not started", schema.V_OPEN_FINDINGS: "Open findings"}
-    assert [label for _, label in legend.legend(legend.THEME_STATUS, english)][-1] == "All verified"
+    assert [label for _, label in legend.legend(legend.THEME_STATUS, english)][-2] == "All verified"
     assert legend.flat_legend()[-1] == (colors.VACANT_COLOR, "空置")
     assert legend.coverage_legend()[0] == (colors.COVERAGE_COLORS[0], "<25%")
     with pytest.raises(ValueError, match="theme: expected one of"):
@@ -161,10 +165,17 @@ def test_buildings_layer_carries_status_and_a_colour_per_theme(built):
     assert sorted(f["id"] for f in fc["features"]) == sorted(b.building_ids.values())
     by_number = {f["properties"]["number"]: f["properties"] for f in fc["features"]}
     three = by_number["3"]
-    assert three["status"] == schema.V_OPEN_FINDINGS and three["open_findings"] == 1
-    assert set(three["colors"]) == set(legend.THEMES)
-    assert three["colors"][legend.THEME_STATUS] == colors.STATUS_COLORS[schema.V_OPEN_FINDINGS]
+    # nobody verified yet: the fill says "not started"; the open mismatch is the second channel (outline, flag)
+    assert three["status"] == schema.V_NOT_STARTED and three["open_findings"] == three["open_mismatches"] == 1
+    assert set(three["colors"]) == set(legend.THEMES) | {buildings.CATEGORY_KEY + schema.F_ABSENT_REGISTERED}
+    assert three["colors"][legend.THEME_STATUS] == colors.STATUS_COLORS[schema.V_NOT_STARTED]
     assert three["colors"][legend.THEME_FINDINGS] == colors.FINDING_COLORS[1]
+    assert three["colors"]["f:absent_registered"] == colors.FINDING_COLORS[1]
+    assert legend.FLAG_MISMATCHES in three["flags"] and legend.FLAG_NOT_VERIFIED in three["flags"]
+    assert legend.FLAG_MISMATCHES not in by_number["1"]["flags"]
+    assert legend.FLAG_NOT_VERIFIED not in by_number["1"]["flags"]        # every household verified
+    assert legend.FLAG_OPEN_ISSUES in by_number["4"]["flags"]
+    assert by_number["1"]["colors"][legend.THEME_STATUS] == colors.STATUS_COLORS[schema.V_VERIFIED]
     assert by_number["4"]["colors"][legend.THEME_EVENTS] == colors.EVENT_COLORS[1]
     share = three["elderly_60"] / three["households"]
     assert three["colors"][legend.THEME_ELDERLY] == colors.class_colors([share], colors.ELDERLY_BREAKS,
@@ -201,3 +212,128 @@ def test_basemap_outline_and_paths(built):
     paths = basemap.paths_geojson(session, b.community_id, offset=schema.GCJ02)
     assert paths["features"][0]["geometry"]["type"] == "LineString"
     assert basemap.outline_geojson(session, 999)["features"] == []
+
+
+# --- flags, categories, markers, street, exports ------------------------------------------------
+
+def test_building_flags_follow_the_counts():
+    status = pd.DataFrame({"households": [4, 4, 0], "verified": [4, 1, 0], "open_mismatches": [0, 2, 0],
+                           "open_events": [1, 0, 0], "elderly_60": [2, 0, 0], "elderly_only": [1, 0, 0],
+                           "living_alone": [1, 0, 0], "party_families": [0, 3, 0]})
+    assert buildings.building_flags(status) == [
+        [legend.FLAG_OPEN_ISSUES, legend.FLAG_ELDERLY_60, legend.FLAG_ELDERLY_ONLY, legend.FLAG_LIVING_ALONE],
+        [legend.FLAG_NOT_VERIFIED, legend.FLAG_MISMATCHES, legend.FLAG_PARTY],
+        []]
+    assert set(legend.GLYPH_FLAGS) <= set(legend.FILTERS)
+
+
+def test_category_colours_only_for_present_categories():
+    counts = pd.DataFrame({"building_id": [1, 1, 2], "category": ["absent_registered", "confirm_elderly",
+                                                                   "absent_registered"], "n": [1, 12, 4]})
+    got = buildings.category_colors(counts)
+    assert got == {1: {"f:absent_registered": colors.FINDING_COLORS[1], "f:confirm_elderly": colors.FINDING_COLORS[4]},
+                   2: {"f:absent_registered": colors.FINDING_COLORS[2]}}
+    assert buildings.category_colors(counts.iloc[0:0]) == {}
+    assert buildings.ZERO_FINDINGS_COLOR == colors.FINDING_COLORS[0]
+
+
+def test_issue_colours_sizes_and_legends():
+    assert colors.issue_sizes([0, 6, 7, 29, 30, 400, float("nan")]) == [18, 18, 24, 24, 30, 30, 18]
+    assert colors.event_color(schema.EC_REPAIR) != colors.event_color(schema.EC_SAFETY)
+    assert colors.event_color("unknown") == colors.EVENT_CATEGORY_COLORS[schema.EC_OTHER]
+    assert len(set(colors.EVENT_CATEGORY_COLORS.values())) == len(schema.EVENT_CATEGORY_LABELS)
+    assert [label for _, label in legend.event_category_legend()][0] == "设施维修"
+    assert legend.issue_age_legend() == [(18, "<7天"), (24, "7–29天"), (30, "≥30天")]
+    assert legend.mismatch_legend()[0][0] == colors.MISMATCH_COLOR
+    for theme in (legend.THEME_ELDERLY_ONLY, legend.THEME_LIVING_ALONE):
+        assert legend.legend(theme)[0][1] == "0"
+
+
+def test_ring_offsets_spread_several_markers():
+    assert markers.ring_offsets(1).tolist() == [[0.0, 0.0]]
+    ring = markers.ring_offsets(4)
+    assert np.allclose(np.hypot(ring[:, 0], ring[:, 1]), markers.RING)
+    assert ring[0] == pytest.approx([0, markers.RING])          # the first one north
+    assert len({tuple(np.round(r, 9)) for r in ring}) == 4
+
+
+def test_issues_layer_places_open_events_at_their_building(built):
+    session, b = built
+    fc = markers.issues_geojson(session, b.community_id, as_of=factories.AS_OF)
+    assert len(fc["features"]) == 1                                   # the closed event is left out
+    f = fc["features"][0]
+    p = f["properties"]
+    assert p["category"] == schema.EC_REPAIR and p["building_id"] == b.building_ids["4"]
+    assert p["flat_id"] == b.flat_ids[b.event_flat] and p["color"] == colors.EVENT_CATEGORY_COLORS[schema.EC_REPAIR]
+    assert "description" not in p                                     # no resident text on the map
+    assert shapely.geometry.shape(f["geometry"]).within(factories._building_box(1, 1))
+    assert markers.issues_geojson(session, b.community_id, visible={b.building_ids["1"]})["features"] == []
+    shifted = markers.issues_geojson(session, b.community_id, offset=schema.GCJ02)["features"][0]
+    assert shifted["geometry"]["coordinates"][0] > f["geometry"]["coordinates"][0]   # GCJ-02 is east of WGS84 here
+
+
+def test_event_age_in_local_days():
+    import datetime as dt
+    # 2024-02-28 20:00 UTC is already 29 Feb in China
+    assert markers.event_age(dt.datetime(2024, 2, 28, 20, 0), dt.date(2024, 3, 1)) == 1
+    assert markers.event_age(dt.datetime(2024, 3, 5), dt.date(2024, 3, 1)) == 0
+    assert markers.event_age(None, dt.date(2024, 3, 1)) is None
+
+
+def test_communities_layer_is_coloured_by_coverage(built):
+    session, b = built
+    coverage = indicators.community_coverage(session, b.street_id, as_of=factories.AS_OF)
+    fc = communities.communities_geojson(session, b.street_id, coverage)
+    props = {f["properties"]["name"]: f["properties"] for f in fc["features"]}
+    lanxiang = props["兰翔社区"]
+    assert lanxiang["color"] == colors.coverage_color(lanxiang["share"])
+    assert lanxiang["open_mismatches"] == 1 and lanxiang["open_events"] == 1
+    assert props["白云社区"]["percent"] == 0
+    only = communities.communities_geojson(session, b.street_id, coverage, visible={b.community_id})
+    assert [f["id"] for f in only["features"]] == [b.community_id]
+
+
+def _map_data(session, b):
+    from dashboard import views
+    from geodata import access
+    scope = access.Scope("t", schema.ROLE_COMMUNITY_ADMIN, frozenset({b.street_id}), frozenset({b.community_id}),
+                         None, True, True)
+    return views.map_data(session, scope, b.community_id, as_of=factories.AS_OF)
+
+
+def test_folium_export_is_standalone_and_offline(built):
+    session, b = built
+    data = _map_data(session, b)
+    page = folium_export.map_html(data, theme=legend.THEME_STATUS)
+    assert folium_export.remote_references(page) == []
+    assert not re.search(r"<(?:script|link)\b[^>]*(?:src|href)\s*=\s*[\"']?https?://", page)
+    assert "L.map(" in page and "Leaflet" in page and "leaflet-container" in page     # JS and CSS inlined
+    assert "data:image/png;base64," in page                                           # CSS images too
+    assert colors.MISMATCH_COLOR in page and '"number": "3"' in page                   # building 3's outline
+    elderly = folium_export.map_html(data, theme=legend.THEME_LIVING_ALONE)
+    assert colors.LIVING_ALONE_COLORS[0] in elderly
+    with pytest.raises(ValueError, match="theme"):
+        folium_export.map_html(data, theme="weather")
+    assert folium_export.remote_references('<script src="https://cdn.example/x.js"></script>') != []
+    assert folium_export.remote_references('<link rel="stylesheet" href="//cdn.example/x.css">') != []
+
+
+def test_building_style_matches_the_js_rules():
+    props = {"colors": {"status": "#111111", "findings": "#222222", "f:owner_changed": "#333333"},
+             "open_mismatches": 2}
+    assert folium_export.building_style(props, "status")["color"] == colors.MISMATCH_COLOR
+    assert folium_export.building_style(props, "findings")["fillColor"] == "#222222"
+    assert folium_export.building_style(props, "findings", "owner_changed")["fillColor"] == "#333333"
+    assert folium_export.building_style(props, "findings", "new_member")["fillColor"] == colors.FINDING_COLORS[0]
+    assert folium_export.building_style({**props, "open_mismatches": 0}, "status")["color"] == "#ffffff"
+
+
+@pytest.mark.parametrize("font", [True, None])
+def test_png_export_draws_with_or_without_a_cjk_font(built, font):
+    pytest.importorskip("matplotlib")
+    session, b = built
+    data = _map_data(session, b)
+    png = png_export.map_png(data, theme=legend.THEME_STATUS, font=font)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+    assert png_export._text("兰翔社区", "320411003007", None) == "320411003007"
+    assert png_export._text("兰翔社区", "x", "Noto Sans CJK SC") == "兰翔社区"

@@ -59,7 +59,12 @@ def test_map_data_for_an_admin(env):
     assert totals["households"] == len(built.households)
     assert totals["verified"] == sum(spec.verified for spec in built.households)
     assert totals["open_findings"] == 1 and totals["open_events"] == 1
-    assert totals["status_counts"][schema.V_OPEN_FINDINGS] == 1
+    assert totals["open_mismatches"] == 1
+    assert totals["status_counts"] == {schema.V_VERIFIED: 1, schema.V_IN_PROGRESS: 1, schema.V_NOT_STARTED: 2,
+                                       schema.V_OPEN_FINDINGS: 0}
+    assert [f["properties"]["category"] for f in data["issues"]["features"]] == [schema.EC_REPAIR]
+    assert data["categories"] == [schema.F_ABSENT_REGISTERED]
+    assert [g["name"] for g in data["grid_index"].values()] == ["第一网格", "第二网格"]
     (south, west), (north, east) = data["bounds"]
     assert south < north and west < east and 31.8 < south < 31.82 and 119.96 < west < 119.97
 
@@ -102,7 +107,9 @@ def test_building_summary_has_rooms_but_no_names(env):
     engine, built, scopes = env
     with Session(engine) as s:
         summary = views.building_summary(s, scopes["admin"], built.building_ids["3"])
-        assert summary["building"]["status"] == schema.V_OPEN_FINDINGS
+        assert summary["building"]["status"] == schema.V_NOT_STARTED
+        assert summary["building"]["open_mismatches"] == 1
+        assert legend.FLAG_MISMATCHES in summary["building"]["flags"]
         assert len(summary["flats"]) == 36 and all(f["head_name"] is None for f in summary["flats"])
         street = views.building_summary(s, scopes["street"], built.building_ids["3"])
         assert street["flats"] is None and street["building"]["households"] == summary["building"]["households"]
@@ -118,8 +125,8 @@ def test_building_sheet_floors_top_first_units_as_columns(env):
         top_left = sheet["cells"][6][1][0]
         assert top_left["room"] == "601" and top_left["head_name"]
         finding = sheet["cells"][1][1][0]
-        assert finding["room"] == "101" and indicators.B_FINDING in finding["badges"]
-        assert finding["color"] == colors.STATUS_COLORS[schema.V_OPEN_FINDINGS]
+        assert finding["room"] == "101" and indicators.B_MISMATCH in finding["badges"]
+        assert finding["color"] == colors.STATUS_COLORS[schema.V_NOT_STARTED]
         vacant = [f for f in sheet["flats"] if f["vacant"]]
         assert vacant and all(f["color"] == colors.VACANT_COLOR for f in vacant)
         assert views.building_sheet(s, scopes["street"], built.building_ids["3"])["flats"] is None
@@ -241,7 +248,10 @@ def test_flat_visit_settles_an_empty_flat(env):
                                   flat_id=flat_id)])
     with Session(engine) as s:
         status = indicators.building_status(s, built.community_id).set_index("number")
-        assert status.loc["4", "open_findings"] == 2 and status.loc["4", "status"] == schema.V_OPEN_FINDINGS
+        assert status.loc["4", "open_findings"] == 2 and status.loc["4", "open_mismatches"] == 2
+        assert status.loc["4", "status"] == schema.V_NOT_STARTED      # the other flats are not verified yet
+        flats = indicators.flat_table(s, built.building_ids["4"]).set_index("flat_id")
+        assert flats.loc[flat_id, "status"] == schema.V_OPEN_FINDINGS and flats.loc[flat_id, "vacant"]
         assert views.flat_detail(s, scopes["worker"], flat_id)["households"] == []
     with store.session_scope(engine) as s:
         visit = views.save_flat_visit(s, scopes["worker"], flat_id, method=schema.M_DOOR, result=schema.R_CONFIRMED,
@@ -326,3 +336,195 @@ def test_cli_defaults_to_serve_and_hands_users_over(tmp_path, capsys):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert cli.main(["users", "--db", url, "list"]) == 0
     capsys.readouterr()
+
+
+# --- map state in the URL ------------------------------------------------------------------------
+
+def test_map_query_round_trip_and_defaults():
+    assert views.parse_map_query(None) == views.DEFAULT_STATE
+    assert views.map_query(views.DEFAULT_STATE) == ""
+    state = views.parse_map_query("?layer=status&only=elderly_only,not_verified&grid=32041100300102")
+    assert state["layer"] == legend.THEME_STATUS and state["grid"] == "32041100300102"
+    assert state["only"] == [legend.FLAG_NOT_VERIFIED, legend.FLAG_ELDERLY_ONLY]     # canonical order
+    assert views.map_query(state) == "?only=not_verified,elderly_only&grid=32041100300102"
+    full = {"layer": legend.THEME_FINDINGS, "category": schema.F_OWNER_CHANGED, "only": [legend.FLAG_PARTY],
+            "grid": "32041100300701", "show": [views.OVERLAY_GRIDS], "building": 12}
+    assert views.parse_map_query(views.map_query(full)) == full
+    # junk never fails: unknown layer, filter, category, overlay and a non-numeric building are dropped
+    junk = views.parse_map_query("layer=weather&only=x,party&cat=nope&show=stars&b=abc&grid=<script>")
+    assert junk == {**views.DEFAULT_STATE, "only": [legend.FLAG_PARTY], "show": []}
+
+
+def test_building_hideout_resolves_the_grid_code():
+    grids = {"32041100300702": {"id": 7, "name": "第二网格", "bounds": None}}
+    state = views.parse_map_query("?layer=findings&cat=absent_registered&grid=32041100300702&b=3")
+    hideout = views.building_hideout(state, grids)
+    assert hideout == {"theme": "findings", "category": "absent_registered", "only": [], "grid": 7,
+                       "selected": 3, "zero": colors.FINDING_COLORS[0]}
+    assert views.building_hideout(views.parse_map_query("?grid=999"), grids)["grid"] is None
+
+
+# --- search --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text, building, room", [
+    ("3幢", "3", None), ("3", "3", None), ("3-1-101", "3", "101"), ("3幢甲单元101室", "3", "101"),
+    ("兰翔新村3栋1单元101", "3", "101"), ("３－１－１０１", "3", "101")])
+def test_search_by_address(env, text, building, room):
+    engine, built, scopes = env
+    with Session(engine) as s:
+        result = views.search(s, scopes["admin"], built.community_id, text)
+    assert result["kind"] == "address"
+    (hit,) = result["hits"]
+    assert hit["building_id"] == built.building_ids[building]
+    assert hit["flat_id"] == (built.flat_ids[(building, 1, room)] if room else None)
+    (south, west), (north, east) = hit["bounds"]
+    assert south < north and west < east
+
+
+def test_search_by_name_is_scoped_and_masked(env):
+    engine, built, scopes = env
+    spec = next(sp for sp in built.households if sp.building == "1")
+    name = spec.members[0].name
+    with Session(engine) as s:
+        admin = views.search(s, scopes["admin"], built.community_id, name)
+        assert admin["kind"] == "name"
+        assert any(h["building_id"] == built.building_ids["1"] and name in h["text"] for h in admin["hits"])
+        # a grid worker sees only their grid (buildings 3 and 4), and names masked
+        worker = views.search(s, scopes["worker"], built.community_id, name)
+        assert all(h["building_id"] in (built.building_ids["3"], built.building_ids["4"]) for h in worker["hits"])
+        assert all(name not in h["text"] for h in worker["hits"])
+        other = next(sp.members[0].name for sp in built.households if sp.building == "4")
+        masked = views.search(s, scopes["worker"], built.community_id, other)["hits"]
+        assert masked and all(access.mask_name(other) in h["text"] and other not in h["text"] for h in masked)
+        # street staff: no person search at all, address search still works
+        assert views.search(s, scopes["street"], built.community_id, name) == {"kind": "none", "hits": []}
+        assert views.search(s, scopes["street"], built.community_id, "3幢")["hits"][0]["flat_id"] is None
+        assert views.search(s, scopes["other"], built.community_id, "3幢") is None
+        assert views.search(s, scopes["admin"], built.community_id, "99幢")["hits"] == []
+        assert views.search(s, scopes["admin"], built.community_id, "%")["hits"] == []   # LIKE wildcards escaped
+
+
+# --- street --------------------------------------------------------------------------------------
+
+def test_street_data_is_aggregates_for_street_staff(env):
+    engine, built, scopes = env
+    with Session(engine) as s:
+        assert views.default_street_id(s, scopes["street"]) == built.street_id
+        assert views.default_street_id(s, scopes["admin"]) is None
+        data = views.street_data(s, scopes["street"], built.street_id, as_of=factories.AS_OF)
+        json.dumps(data)
+        assert [r["name"] for r in data["rows"]] == ["兰翔社区", "白云社区"]
+        assert {f["id"] for f in data["communities"]["features"]} == {built.community_id, built.other_community_id}
+        assert data["totals"]["households"] == len(built.households) + 1
+        text = json.dumps(data, ensure_ascii=False)
+        assert "钱多多" not in text and "head_name" not in text                  # no persons
+        admin = views.street_data(s, scopes["admin"], built.street_id)
+        assert [r["name"] for r in admin["rows"]] == ["兰翔社区"]                   # only their community
+        assert views.street_data(s, None, built.street_id) is None
+        assert views.street_data(s, scopes["street"], 999) is None
+
+
+# --- issues --------------------------------------------------------------------------------------
+
+def test_open_issues_and_closing_one_logs_the_transition(env):
+    engine, built, scopes = env
+    with Session(engine) as s:
+        rows = views.open_issues(s, scopes["admin"], as_of=factories.AS_OF)
+        (row,) = rows
+        assert row["category"] == schema.EC_REPAIR and row["flat_id"] == built.flat_ids[built.event_flat]
+        assert row["description"] and row["room"] == "502"
+        street = views.open_issues(s, scopes["street"])
+        assert street[0]["id"] == row["id"] and street[0]["flat_id"] is None and street[0]["description"] is None
+        assert views.open_issues(s, scopes["other"]) == []
+        assert views.open_issues(s, None) is None
+    with store.session_scope(engine) as s:
+        with pytest.raises(AccessDenied):
+            views.close_issue(s, scopes["street"], row["id"], comment="已修好")
+        with pytest.raises(AccessDenied):
+            views.close_issue(s, scopes["other"], row["id"], comment="已修好")
+        with pytest.raises(InputError, match="comment"):
+            views.close_issue(s, scopes["worker"], row["id"], comment="  ")
+    with store.session_scope(engine) as s:
+        views.close_issue(s, scopes["worker"], row["id"], comment="物业已修好，住户确认")
+    with Session(engine) as s:
+        event = s.get(models.Event, row["id"])
+        assert event.state == schema.E_CLOSED and event.closed_at is not None
+        last = s.scalars(select(models.EventTransition).where(models.EventTransition.event_id == event.id)
+                         .order_by(models.EventTransition.id.desc())).first()
+        assert (last.from_state, last.to_state, last.by, last.comment) == (
+            schema.E_REPORTED, schema.E_CLOSED, "worker", "物业已修好，住户确认")
+        assert views.open_issues(s, scopes["admin"]) == []
+        with pytest.raises(InputError, match="expected a next state"):
+            verification.close_event(s, event.id, by="admin", comment="again")
+
+
+def test_transition_event_follows_the_procedure(env):
+    engine, built, scopes = env
+    with store.session_scope(engine) as s:
+        event = s.scalars(select(models.Event).where(models.Event.state == schema.E_REPORTED)).one()
+        verification.transition_event(s, event.id, schema.E_ACCEPTED, by="admin", comment=None)
+        with pytest.raises(InputError, match="expected a next state among"):
+            verification.transition_event(s, event.id, schema.E_VERIFYING, by="admin", comment=None)
+        with pytest.raises(NotFoundError):
+            verification.close_event(s, 999, by="admin", comment="x")
+        assert event.state == schema.E_ACCEPTED and event.closed_at is None
+
+
+# --- exports and tiles ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fmt", ["html", "png"])
+def test_export_map_is_logged(env, fmt):
+    if fmt == "png":
+        pytest.importorskip("matplotlib")
+    engine, built, scopes = env
+    with store.session_scope(engine) as s:
+        name, body = views.export_map(s, scopes["street"], built.community_id,
+                                      views.parse_map_query("?layer=elderly"), fmt, as_of=factories.AS_OF)
+        assert name == f"兰翔社区-elderly-20240301.{fmt}"
+        assert views.export_map(s, scopes["other"], built.community_id, {}, fmt) is None
+        with pytest.raises(ValueError, match="fmt"):
+            views.export_map(s, scopes["admin"], built.community_id, {}, "pdf")
+    if fmt == "html":
+        page = body.decode()
+        assert "<html" in page and not re.search(r"<(?:script|link)[^>]*(?:src|href)=\"https?://", page)
+    else:
+        assert body.startswith(b"\x89PNG")
+    with Session(engine) as s:
+        (entry,) = s.scalars(select(models.AuditLog).where(models.AuditLog.action == schema.A_EXPORT)).all()
+        assert entry.username == "street" and entry.target_id == str(built.community_id)
+        assert fmt in entry.detail and "elderly" in entry.detail
+
+
+def test_tile_sources_are_wired_as_pure_functions():
+    def source(**kw):
+        return config.tile_source(load_settings(env={}, **kw))
+    osm, gaode = source(tiles="osm"), source(tiles="gaode")
+    tianditu = source(tiles="TianDiTu", tianditu_key="k123")
+    for s in (osm, gaode, tianditu):
+        assert all(part in s.url for part in ("{z}", "{x}", "{y}")) and s.url.startswith("https://")
+        props = config.tile_layer_props(s)
+        assert props["url"] == s.url and props["maxZoom"] == config.MAX_ZOOM and props["subdomains"]
+    assert "tk=k123" in tianditu.url and "{key}" not in tianditu.url
+    # only Gaode needs the GCJ-02 display shift
+    assert config.display_offset(load_settings(env={}, tiles="gaode")) == schema.GCJ02
+    for name in ("none", "osm"):
+        assert config.display_offset(load_settings(env={}, tiles=name)) is None
+    assert config.display_offset(load_settings(env={}, tiles="tianditu", tianditu_key="k")) is None
+
+
+def test_gaode_shift_applies_to_every_map_layer(env):
+    engine, built, scopes = env
+    with Session(engine) as s:
+        plain = views.map_data(s, scopes["admin"], built.community_id)
+        shifted = views.map_data(s, scopes["admin"], built.community_id, offset=schema.GCJ02)
+        street = views.street_data(s, scopes["street"], built.street_id, offset=schema.GCJ02)
+        plain_street = views.street_data(s, scopes["street"], built.street_id)
+        hit = views.search(s, scopes["admin"], built.community_id, "3幢", offset=schema.GCJ02)["hits"][0]
+        plain_hit = views.search(s, scopes["admin"], built.community_id, "3幢")["hits"][0]
+    for key in ("buildings", "grids", "outline", "issues"):
+        a = plain[key]["features"][0]["geometry"]["coordinates"]
+        b = shifted[key]["features"][0]["geometry"]["coordinates"]
+        assert a != b, key
+    assert street["bounds"] != plain_street["bounds"] and hit["bounds"] != plain_hit["bounds"]
+    # ~500 m east/north-ish in Changzhou, never more than a kilometre
+    assert 0.002 < shifted["bounds"][0][1] - plain["bounds"][0][1] < 0.01

@@ -1,17 +1,38 @@
 /* Grid Map: the map's style functions, read by dash-leaflet through {"variable": "gridmap.<name>"}.
- * Colours are computed in Python (layers.colors) and travel in each feature's properties; these functions only
- * pick them according to the layer's `hideout`, so switching theme or selecting a building restyles without
- * sending geometry again. Keep this file small: all logic that can be tested in Python lives there. */
+ * Colours, flags and classes are computed in Python (layers.colors, layers.buildings) and travel in each
+ * feature's properties; these functions only pick them according to the layer's `hideout` (theme, category,
+ * filters, grid, selection), so restyling never sends geometry again. Keep this file small: all logic that can
+ * be tested in Python lives there. */
 window.gridmap = Object.assign({}, window.gridmap, {
+    _esc: function (s) {
+        return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, function (c) {
+            return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
+        });
+    },
+    /* True when the building passes the filters of the hideout: every `only` flag, and the grid. */
+    _matches: function (p, h) {
+        var flags = p.flags || [];
+        var only = h.only || [];
+        for (var i = 0; i < only.length; i++) {
+            if (flags.indexOf(only[i]) < 0) { return false; }
+        }
+        return !(h.grid !== null && h.grid !== undefined && p.grid_id !== h.grid);
+    },
     styleBuilding: function (feature, context) {
         var h = (context && context.hideout) || {};
         var p = feature.properties || {};
-        var fill = (p.colors && p.colors[h.theme || "status"]) || "#9aa5b1";
+        var theme = h.theme || "status";
+        var key = theme === "findings" && h.category ? "f:" + h.category : theme;
+        var fill = (p.colors && p.colors[key]) || (theme === "findings" ? h.zero : null) || "#9aa5b1";
         var selected = h.selected !== null && h.selected !== undefined && h.selected === p.id;
+        var shown = window.gridmap._matches(p, h);
+        var mismatch = theme === "status" && p.open_mismatches > 0;
+        var cls = "gm-building gm-building-" + p.id + (selected ? " gm-selected" : "") +
+            (shown ? "" : " gm-dimmed") + (mismatch ? " gm-mismatch" : "");
         return {
-            fillColor: fill, fillOpacity: 0.92, color: selected ? "#111827" : "#ffffff",
-            weight: selected ? 3 : 1.2, opacity: 1,
-            className: "gm-building gm-building-" + p.id + (selected ? " gm-selected" : "")
+            fillColor: shown ? fill : "#d9dee4", fillOpacity: shown ? 0.92 : 0.35,
+            color: selected ? "#111827" : (mismatch && shown ? "#c81e1e" : "#ffffff"),
+            weight: selected ? 3.5 : (mismatch && shown ? 2.5 : 1.2), opacity: shown ? 1 : 0.5, className: cls
         };
     },
     styleGrid: function (feature, context) {
@@ -29,19 +50,32 @@ window.gridmap = Object.assign({}, window.gridmap, {
     stylePath: function () {
         return {color: "#ffffff", weight: 6, opacity: 1, lineCap: "round", className: "gm-path"};
     },
-    /* Building numbers as permanent labels, shown from hideout.labelZoom on (CSS hides them below). */
+    /* Building number plus a glyph row of every flag the building has (hideout.glyphs: flag → text, in order),
+     * the open-mismatch count as a red badge. Shown from hideout.labelZoom on (CSS hides them below). */
     labelBuilding: function (feature, layer, context) {
+        var h = (context && context.hideout) || {};
         var p = feature.properties || {};
-        layer.bindTooltip(String(p.number), {
+        var esc = window.gridmap._esc;
+        var glyphs = h.glyphs || [];
+        var row = "";
+        for (var i = 0; i < glyphs.length; i++) {
+            var flag = glyphs[i][0];
+            if ((p.flags || []).indexOf(flag) < 0) { continue; }
+            var text = flag === "mismatches" ? p.open_mismatches : (flag === "open_issues" ? p.open_events : glyphs[i][1]);
+            row += '<i class="gm-g gm-g-' + esc(flag) + '" title="' + esc(glyphs[i][2] || "") + '">' + esc(text) + "</i>";
+        }
+        layer.bindTooltip('<span class="gm-bnum">' + esc(p.number) + "</span>" +
+                          (row ? '<span class="gm-glyphs">' + row + "</span>" : ""), {
             permanent: true, direction: "center", className: "gm-building-label", opacity: 1, interactive: false
         });
-        var minZoom = (context && context.hideout && context.hideout.labelZoom) || 17;
+        var minZoom = h.labelZoom || 17;
         layer.on("add", function () {
             var map = layer._map;
             if (!map || map._gridmapLabels) { return; }
             map._gridmapLabels = true;
             var update = function () {
                 map.getContainer().classList.toggle("gm-zoom-close", map.getZoom() >= minZoom);
+                map.getContainer().classList.toggle("gm-zoom-closer", map.getZoom() >= minZoom + 1);
             };
             map.on("zoomend", update);
             update();
@@ -52,5 +86,42 @@ window.gridmap = Object.assign({}, window.gridmap, {
         var text = p.name + (p.percent === null || p.percent === undefined ? "" : " " + p.percent + "%");
         layer.bindTooltip(text, {permanent: true, direction: "center", className: "gm-grid-label", opacity: 1,
                                  interactive: false});
+    },
+    /* Open events: a round marker coloured by category, sized by age, labelled with the age in days. */
+    issueMarker: function (feature, latlng, context) {
+        var h = (context && context.hideout) || {};
+        var p = feature.properties || {};
+        var esc = window.gridmap._esc;
+        var size = p.size || 18;
+        var age = p.age_days === null || p.age_days === undefined ? "?" : (p.age_days > 99 ? "99+" : p.age_days);
+        var marker = L.marker(latlng, {
+            icon: L.divIcon({
+                className: "gm-issue gm-issue-" + p.id + " gm-issue-cat-" + esc(p.category),
+                html: '<span style="background:' + esc(p.color) + ";width:" + size + "px;height:" + size +
+                      "px;line-height:" + size + 'px">' + esc(age) + "</span>",
+                iconSize: [size, size], iconAnchor: [size / 2, size / 2]
+            }),
+            keyboard: false
+        });
+        var label = (h.categories && h.categories[p.category]) || p.category;
+        marker.bindTooltip(esc(label) + " · " + esc(p.age_days) + (h.dayUnit || "d"), {direction: "top"});
+        return marker;
+    },
+    styleCommunity: function (feature, context) {
+        var h = (context && context.hideout) || {};
+        var p = feature.properties || {};
+        var selected = h.selected === p.id;
+        return {
+            fillColor: p.color || "#f1f3f5", fillOpacity: 0.8, color: selected ? "#111827" : "#2f4b7c",
+            weight: selected ? 3 : 1.5, opacity: 1, className: "gm-community gm-community-" + p.id
+        };
+    },
+    labelCommunity: function (feature, layer) {
+        var p = feature.properties || {};
+        var esc = window.gridmap._esc;
+        var text = '<b>' + esc(p.name) + "</b>" +
+            (p.percent === null || p.percent === undefined ? "" : "<br>" + esc(p.percent) + "%");
+        layer.bindTooltip(text, {permanent: true, direction: "center", className: "gm-community-label",
+                                 opacity: 1, interactive: false});
     }
 });

@@ -1,21 +1,24 @@
-"""The map page (`/`, `/community/<id>`): grids by coverage, buildings by a chosen theme, a side panel.
+"""The map page (`/`, `/community/<id>`): grids by coverage, buildings by a chosen theme, open issues as markers,
+filters, search, exports and a side panel.
 
-Geometry is sent once with the page; the layer switcher and a building click change only the layers' `hideout`
-(read by the committed style functions in assets/gridmap.js), never the data.
+Geometry is sent once with the page; the layer switcher, the filters, the grid choice and a building click change
+only the layers' `hideout` (read by the committed style functions in assets/gridmap.js), never the data.
+The view (layer, category, filters, grid, overlays, selected building) lives in the URL's search string
+(`views.parse_map_query` / `views.map_query`): a view can be shared as a link, and the back button restores it.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import dash_leaflet as dl
-from dash import Input, Output, State, dcc, html, no_update
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dashboard import auth, config, views
 from dashboard.components import common
 from dashboard.i18n import labels, translator
-from geodata import schema
+from geodata import schema, store
 from geodata.settings import Settings
 from layers import colors, legend
 
@@ -23,15 +26,29 @@ MAP = "map"
 WRAP = "map-wrap"
 BUILDINGS = "buildings-layer"
 GRIDS = "grids-layer"
+ISSUES = "issues-layer"
 THEME = "map-theme"
+CATEGORY = "map-category"
+CATEGORY_BOX = "map-category-box"
+FILTERS = "map-filters"
+GRID = "map-grid"
 OVERLAYS = "map-overlays"
 LEGEND = "map-legend"
 PANEL = "building-panel"
+META = "map-meta"
+SELECTED = "map-selected"
+SEARCH_INPUT, SEARCH_BUTTON, SEARCH_RESULTS, SEARCH_HIT = ("map-search", "map-search-button", "map-search-results",
+                                                          "map-search-hit")
+EXPORT_HTML, EXPORT_PNG, DOWNLOAD = "export-html", "export-png", "map-download"
 COMMUNITY_SELECT = "community-select"
+#: The map page's own view of the URL: the shell's `url` Location routes pages; this one carries the view state
+#: (a callback may only mix inputs that exist together, so the page's controls pair with a page-level Location).
+LOCATION = "map-url"
 LANG = "lang-switch"
 
-OVERLAY_GRIDS = "grids"
-OVERLAY_LABELS = "labels"
+OVERLAY_GRIDS = views.OVERLAY_GRIDS
+OVERLAY_LABELS = views.OVERLAY_LABELS
+OVERLAY_ISSUES = views.OVERLAY_ISSUES
 
 
 def _js(name: str) -> dict[str, str]:
@@ -39,34 +56,70 @@ def _js(name: str) -> dict[str, str]:
     return {"variable": f"gridmap.{name}"}
 
 
-def theme_legend(theme: str, lang: str) -> list[Any]:
+def theme_legend(theme: str, lang: str, category: str | None = None) -> list[Any]:
+    """The legend boxes of a theme: its colours (+ the mismatch outline and glyphs for status), issues, coverage."""
     t = translator(lang)
     items = legend.legend(theme, labels(lang, "status", schema.VERIFICATION_LABELS))
-    return [common.legend_box(t(f"legend.{theme}"), items),
-            common.legend_box(t("legend.coverage"), legend.coverage_legend(), shape="outline")]
+    title = t(f"legend.{theme}")
+    if theme == legend.THEME_FINDINGS and category:
+        title = f'{title} · {t(f"finding.{category}")}'
+    boxes = [common.legend_box(title, items)]
+    if theme == legend.THEME_STATUS:
+        boxes.append(html.Div([
+            html.Ul([html.Li([common.swatch(colors.MISMATCH_COLOR, shape="mismatch"), html.Span(t("legend.mismatch"))])]),
+            html.Ul([html.Li([html.I(t(f"glyph.{f}") if f not in (legend.FLAG_MISMATCHES, legend.FLAG_OPEN_ISSUES)
+                                     else "3", className=f"gm-g gm-g-{f}"),
+                              html.Span(t(f"filter.{f}"))]) for f in legend.GLYPH_FLAGS], className="gm-glyph-legend"),
+        ], className="gm-legend", id="legend-mismatch"))
+    boxes.append(html.Div([
+        html.Div(t("legend.issues"), className="gm-legend-title"),
+        html.Ul([html.Li([common.swatch(c), html.Span(label)])
+                 for c, label in legend.event_category_legend(labels(lang, "event_category",
+                                                                     schema.EVENT_CATEGORY_LABELS))],
+                className="gm-legend-cols"),
+    ], className="gm-legend"))
+    boxes.append(common.legend_box(t("legend.coverage"), legend.coverage_legend(), shape="outline"))
+    return boxes
 
 
-def _map(data: dict[str, Any], settings: Settings) -> dl.Map:
+def _glyphs(lang: str) -> list[list[str]]:
+    t = translator(lang)
+    return [[f, t(f"glyph.{f}"), t(f"filter.{f}")] for f in legend.GLYPH_FLAGS]
+
+
+def building_hideout(state: dict[str, Any], meta: dict[str, Any], lang: str) -> dict[str, Any]:
+    """The full hideout of the buildings layer (views.building_hideout plus label settings)."""
+    return {**views.building_hideout(state, meta.get("grids") or {}), "labelZoom": config.LABEL_MIN_ZOOM,
+            "glyphs": _glyphs(lang)}
+
+
+def _map(data: dict[str, Any], state: dict[str, Any], settings: Settings, lang: str) -> dl.Map:
+    t = translator(lang)
     children: list[Any] = []
     source = config.tile_source(settings)
     if source is not None:
-        children.append(dl.TileLayer(url=source.url, attribution=source.attribution, subdomains=source.subdomains,
-                                     maxNativeZoom=source.max_native_zoom, maxZoom=config.MAX_ZOOM))
+        children.append(dl.TileLayer(**config.tile_layer_props(source)))
+    meta = {"grids": data["grid_index"]}
     children += [
         dl.GeoJSON(id="outline-layer", data=data["outline"], style=_js("styleOutline"), interactive=False),
         dl.GeoJSON(id="paths-layer", data=data["paths"], style=_js("stylePath"), interactive=False),
         dl.GeoJSON(id=GRIDS, data=data["grids"], style=_js("styleGrid"), onEachFeature=_js("labelGrid"),
-                   hideout={"show": True}, interactive=False),
+                   hideout={"show": OVERLAY_GRIDS in state["show"]}, interactive=False),
         dl.GeoJSON(id=BUILDINGS, data=data["buildings"], style=_js("styleBuilding"),
-                   onEachFeature=_js("labelBuilding"),
-                   hideout={"theme": legend.THEME_STATUS, "selected": None, "labelZoom": config.LABEL_MIN_ZOOM}),
+                   onEachFeature=_js("labelBuilding"), hideout=building_hideout(state, meta, lang)),
+        dl.GeoJSON(id=ISSUES, data=data["issues"], pointToLayer=_js("issueMarker"),
+                   hideout={"categories": labels(lang, "event_category", schema.EVENT_CATEGORY_LABELS),
+                            "dayUnit": t("issue.days")}),
         dl.ScaleControl(position="bottomleft", imperial=False),
     ]
+    bounds = data["bounds"]
+    grid = data["grid_index"].get(state["grid"]) if state["grid"] else None
+    if grid and grid["bounds"]:
+        bounds = grid["bounds"]
     view: dict[str, Any] = {"center": list(config.DEFAULT_CENTER), "zoom": config.DEFAULT_ZOOM}
-    if data["bounds"]:
+    if bounds:
         # Fitted to the data; the right padding keeps buildings clear of the layer panel floating over the map.
-        view = {"bounds": data["bounds"],
-                "boundsOptions": {"paddingTopLeft": [24, 24], "paddingBottomRight": [236, 24]}}
+        view = {"bounds": bounds, "boundsOptions": config.BOUNDS_OPTIONS}
     # trackViewport off: the view is never sent back to Python (and with `bounds` but no `center`, dash-leaflet's
     # viewport tracking fails on every move).
     return dl.Map(id=MAP, children=children, **view, trackViewport=False,
@@ -92,49 +145,104 @@ def _totals(data: dict[str, Any], t) -> html.Div:  # type: ignore[no-untyped-def
     return html.Div([
         common.stat(t("stat.households"), totals["households"]),
         common.stat(t("stat.verified"), common.percent(totals["share"]), tone="good"),
-        common.stat(t("stat.open_findings"), totals["open_findings"], tone="bad" if totals["open_findings"] else None),
+        common.stat(t("stat.open_mismatches"), totals["open_mismatches"],
+                    tone="bad" if totals["open_mismatches"] else None),
         common.stat(t("stat.open_events"), totals["open_events"], tone="warn" if totals["open_events"] else None),
         common.stat(t("stat.elderly_60"), totals["elderly_60"]),
         common.stat(t("stat.living_alone"), totals["living_alone"]),
     ], className="gm-stats", id="map-stats")
 
 
-def layout(data: dict[str, Any] | None, communities: list[dict[str, Any]], lang: str, settings: Settings) -> Any:
+def _controls(data: dict[str, Any], state: dict[str, Any], lang: str) -> html.Div:
+    t = translator(lang)
+    themes = [{"label": t(f"theme.{theme}"), "value": theme} for theme in legend.THEMES]
+    categories = [{"label": t("map.category_all"), "value": ""}] + [
+        {"label": t(f"finding.{c}"), "value": c} for c in legend.FINDING_CATEGORIES]
+    grids = [{"label": t("map.grid_all"), "value": ""}] + [
+        {"label": g["name"], "value": code} for code, g in data["grid_index"].items()]
+    overlays = [{"label": t(f"overlay.{o}"), "value": o} for o in views.OVERLAYS]
+    return html.Div([
+        html.Div(t("map.layers"), className="gm-legend-title"),
+        dcc.RadioItems(id=THEME, options=themes, value=state["layer"], className="gm-radio"),
+        html.Div(dcc.Dropdown(id=CATEGORY, options=categories, value=state["category"] or "", clearable=False,
+                              searchable=False, className="gm-small-select"),
+                 id=CATEGORY_BOX, style={} if state["layer"] == legend.THEME_FINDINGS else {"display": "none"}),
+        html.Div(t("filter.title"), className="gm-legend-title gm-sep"),
+        dcc.Checklist(id=FILTERS, options=[{"label": t(f"filter.{f}"), "value": f} for f in legend.FILTERS],
+                      value=state["only"], className="gm-check gm-check-filters"),
+        dcc.Dropdown(id=GRID, options=grids, value=state["grid"] or "", clearable=False, searchable=False,
+                     className="gm-small-select", placeholder=t("map.grid")),
+        dcc.Checklist(id=OVERLAYS, options=overlays, value=state["show"], className="gm-check"),
+        html.Div(theme_legend(state["layer"], lang, state["category"]), id=LEGEND),
+    ], className="gm-map-controls", id="map-controls")
+
+
+def _wrap_class(show: list[str]) -> str:
+    return ("gm-map-wrap" + ("" if OVERLAY_LABELS in show else " gm-hide-labels")
+            + ("" if OVERLAY_ISSUES in show else " gm-hide-issues"))
+
+
+def layout(data: dict[str, Any] | None, communities: list[dict[str, Any]], lang: str, settings: Settings,
+           search: str | None = None) -> Any:
     t = translator(lang)
     if data is None:
         return common.denied(t)
+    state = views.parse_map_query(search)
+    if state["grid"] not in data["grid_index"]:
+        state["grid"] = None
     community = data["community"]
-    themes = [{"label": t(f"theme.{theme}"), "value": theme} for theme in legend.THEMES]
-    overlays = [{"label": t("overlay.grids"), "value": OVERLAY_GRIDS},
-                {"label": t("overlay.labels"), "value": OVERLAY_LABELS}]
     chooser: Any = html.H1(community["name"], className="gm-title")
     if len(communities) > 1:
         chooser = dcc.Dropdown(id=COMMUNITY_SELECT, options=[{"label": f'{c["street"]} · {c["name"]}',
                                                               "value": c["id"]} for c in communities],
                                value=community["id"], clearable=False, className="gm-community-select")
-    controls = html.Div([
-        html.Div(t("map.layers"), className="gm-legend-title"),
-        dcc.RadioItems(id=THEME, options=themes, value=legend.THEME_STATUS, className="gm-radio"),
-        dcc.Checklist(id=OVERLAYS, options=overlays, value=[OVERLAY_GRIDS, OVERLAY_LABELS], className="gm-check"),
-        html.Div(theme_legend(legend.THEME_STATUS, lang), id=LEGEND),
-    ], className="gm-map-controls", id="map-controls")
+    scope = auth.current_scope()
+    person_level = scope is not None and scope.person_level
+    search_box = html.Div([
+        dcc.Input(id=SEARCH_INPUT, type="search", debounce=False, autoComplete="off",
+                  placeholder=t("search.placeholder" if person_level else "search.placeholder_street"),
+                  className="gm-input"),
+        html.Button(t("search.button"), id=SEARCH_BUTTON, className="gm-button gm-button-small"),
+    ], className="gm-search")
+    exports = html.Div([
+        html.Span(t("map.export"), className="gm-muted"),
+        html.Button(t("export.html"), id=EXPORT_HTML, className="gm-button gm-button-small gm-button-quiet"),
+        html.Button(t("export.png"), id=EXPORT_PNG, className="gm-button gm-button-small gm-button-quiet"),
+        dcc.Download(id=DOWNLOAD),
+    ], className="gm-exports")
     side = html.Aside([
         html.Div([chooser, html.Div(f'{community["street"]}' + (f' · {community["compound"]}'
                                                                 if community["compound"] else ""),
                                     className="gm-subtitle")], className="gm-side-head"),
+        search_box,
+        html.Div(id=SEARCH_RESULTS, className="gm-search-results"),
         _totals(data, t),
         # The clicked building comes first: on a laptop screen it must not fall below the fold.
         html.Div(html.P(t("panel.hint"), className="gm-hint"), id=PANEL, className="gm-panel"),
         html.H3(t("coverage.title")),
         _coverage_table(data, t),
+        exports,
     ], className="gm-side")
-    page = html.Div([html.Div([_map(data, settings), controls], id=WRAP, className="gm-map-wrap"), side],
+    stores = [dcc.Location(id=LOCATION, refresh=False),
+              dcc.Store(id=META, data={"community_id": community["id"], "grids": data["grid_index"],
+                                       "bounds": data["bounds"]}),
+              dcc.Store(id=SELECTED, data=state["building"])]
+    page = html.Div([html.Div([_map(data, state, settings, lang), _controls(data, state, lang)], id=WRAP,
+                              className=_wrap_class(state["show"])), side, *stores],
                     className="gm-map-page")
     return [common.synthetic_banner(t), page] if community["synthetic"] else page
 
 
+def _flag_badges(b: dict[str, Any], t) -> list[Any]:  # type: ignore[no-untyped-def]
+    out = []
+    for flag in legend.GLYPH_FLAGS:
+        if flag in b.get("flags", []):
+            out.append(html.Span(t(f"filter.{flag}"), className=f"gm-badge gm-flag-{flag}"))
+    return out
+
+
 def building_panel(summary: dict[str, Any] | None, lang: str) -> Any:
-    """The side panel of a clicked building: counts, a compact 楼盘表 (rooms only) and the link to the sheet."""
+    """The side panel of a clicked building: counts, flags, a compact 楼盘表 (rooms only) and the link to the sheet."""
     t = translator(lang)
     if summary is None:
         return common.notice(t("denied.text"), "error")
@@ -143,11 +251,13 @@ def building_panel(summary: dict[str, Any] | None, lang: str) -> Any:
                     className="gm-panel-head")
     facts = html.Ul([
         html.Li(f'{t("stat.households")} {b["households"]} · {t("stat.verified_n")} {b["verified"]}'),
-        html.Li(f'{t("stat.open_findings")} {b["open_findings"]} · {t("stat.open_events")} {b["open_events"]}'),
+        html.Li(f'{t("stat.open_mismatches")} {b["open_mismatches"]} · {t("stat.open_findings")} '
+                f'{b["open_findings"]} · {t("stat.open_events")} {b["open_events"]}'),
         html.Li(f'{t("stat.elderly_60")} {b["elderly_60"]} · {t("stat.living_alone")} {b["living_alone"]} · '
                 f'{t("stat.party_families")} {b["party_families"]}'),
     ], className="gm-facts")
-    parts: list[Any] = [head, html.Div(b["grid"] or "", className="gm-subtitle"), facts]
+    parts: list[Any] = [head, html.Div(b["grid"] or "", className="gm-subtitle"),
+                        html.Div(_flag_badges(b, t), className="gm-cell-badges", id="panel-flags"), facts]
     if summary["flats"]:
         columns = []
         for u in summary["units"]:
@@ -169,34 +279,127 @@ def building_panel(summary: dict[str, Any] | None, lang: str) -> Any:
     return html.Div(parts)
 
 
+def _state_of(theme: str | None, category: str | None, only: list[str] | None, grid: str | None,
+              show: list[str] | None, building: int | None) -> dict[str, Any]:
+    return {"layer": theme or legend.THEME_STATUS, "category": category or None, "only": list(only or []),
+            "grid": grid or None, "show": list(show or []), "building": building}
+
+
 def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
-    @app.callback(Output(BUILDINGS, "hideout", allow_duplicate=True), Output(LEGEND, "children"),
-                  Input(THEME, "value"), State(BUILDINGS, "hideout"), State(LANG, "value"),
+    offset = config.display_offset(settings)
+
+    @app.callback(Output(LOCATION, "search"), Output(THEME, "value"), Output(CATEGORY, "value"),
+                  Output(FILTERS, "value"), Output(GRID, "value"), Output(OVERLAYS, "value"),
+                  Output(SELECTED, "data"),
+                  Input(LOCATION, "search"), Input(THEME, "value"), Input(CATEGORY, "value"), Input(FILTERS, "value"),
+                  Input(GRID, "value"), Input(OVERLAYS, "value"), Input(SELECTED, "data"),
                   prevent_initial_call=True)
-    def switch_theme(theme, hideout, lang):  # type: ignore[no-untyped-def]
-        if theme not in legend.THEMES:
-            return no_update, no_update
-        return {**(hideout or {}), "theme": theme}, theme_legend(theme, lang)
+    def sync_url(search, theme, category, only, grid, show, selected):  # type: ignore[no-untyped-def]
+        """URL ⇄ controls: a new search string (link, back button) sets the controls; a control change writes the
+        search string (a history entry, so back restores the previous view)."""
+        if ctx.triggered_id == LOCATION:
+            s = views.parse_map_query(search)
+            current = _state_of(theme, category, only, grid, show, selected)
+            if views.map_query(s) == views.map_query(current):
+                return (no_update,) * 7
+            return (no_update, s["layer"], s["category"] or "", s["only"], s["grid"] or "", s["show"],
+                    s["building"])
+        target = views.map_query(_state_of(theme, category, only, grid, show, selected))
+        if target == (search or ""):
+            return (no_update,) * 7
+        return (target, *(no_update,) * 6)
+
+    @app.callback(Output(BUILDINGS, "hideout"), Output(LEGEND, "children"), Output(CATEGORY_BOX, "style"),
+                  Input(THEME, "value"), Input(CATEGORY, "value"), Input(FILTERS, "value"), Input(GRID, "value"),
+                  Input(SELECTED, "data"), State(META, "data"), State(LANG, "value"), prevent_initial_call=True)
+    def restyle(theme, category, only, grid, selected, meta, lang):  # type: ignore[no-untyped-def]
+        """Every view change is a new hideout: the style function restyles, no geometry travels."""
+        state = _state_of(theme if theme in legend.THEMES else None, category, only, grid, [], selected)
+        box = {} if state["layer"] == legend.THEME_FINDINGS else {"display": "none"}
+        return (building_hideout(state, meta or {}, lang), theme_legend(state["layer"], lang, state["category"]),
+                box)
 
     @app.callback(Output(GRIDS, "hideout"), Output(WRAP, "className"), Input(OVERLAYS, "value"),
                   prevent_initial_call=True)
     def switch_overlays(values):  # type: ignore[no-untyped-def]
         values = values or []
-        wrap = "gm-map-wrap" + ("" if OVERLAY_LABELS in values else " gm-hide-labels")
-        return {"show": OVERLAY_GRIDS in values}, wrap
+        return {"show": OVERLAY_GRIDS in values}, _wrap_class(values)
 
-    @app.callback(Output(PANEL, "children"), Output(BUILDINGS, "hideout", allow_duplicate=True),
-                  Input(BUILDINGS, "clickData"), State(BUILDINGS, "hideout"), State(LANG, "value"),
+    @app.callback(Output(MAP, "viewport", allow_duplicate=True), Input(GRID, "value"), State(META, "data"),
                   prevent_initial_call=True)
-    def select_building(click, hideout, lang):  # type: ignore[no-untyped-def]
-        props = (click or {}).get("properties") or {}
-        building_id = props.get("id")
+    def zoom_to_grid(grid, meta):  # type: ignore[no-untyped-def]
+        meta = meta or {}
+        target = (meta.get("grids") or {}).get(grid or "", {}).get("bounds") or meta.get("bounds")
+        if not target:
+            return no_update
+        return {"bounds": target, "transition": "flyToBounds", "options": config.BOUNDS_OPTIONS}
+
+    @app.callback(Output(SELECTED, "data", allow_duplicate=True), Input(BUILDINGS, "clickData"),
+                  Input(ISSUES, "clickData"), prevent_initial_call=True)
+    def click(building, issue):  # type: ignore[no-untyped-def]
+        props = ((building if ctx.triggered_id == BUILDINGS else issue) or {}).get("properties") or {}
+        target = props.get("id") if ctx.triggered_id == BUILDINGS else props.get("building_id")
+        return no_update if target is None else int(target)
+
+    @app.callback(Output(PANEL, "children"), Input(SELECTED, "data"), State(LANG, "value"))
+    def show_panel(building_id, lang):  # type: ignore[no-untyped-def]
         if building_id is None:
-            return no_update, no_update
+            return html.P(translator(lang)("panel.hint"), className="gm-hint")
         scope = auth.require_scope()
         with Session(engine) as session:
             summary = views.building_summary(session, scope, int(building_id))
-        return building_panel(summary, lang), {**(hideout or {}), "selected": building_id}
+        return building_panel(summary, lang)
+
+    @app.callback(Output(SEARCH_RESULTS, "children"), Output(SELECTED, "data", allow_duplicate=True),
+                  Output(MAP, "viewport", allow_duplicate=True),
+                  Input(SEARCH_BUTTON, "n_clicks"), Input(SEARCH_INPUT, "n_submit"),
+                  Input({"type": SEARCH_HIT, "building": ALL, "n": ALL}, "n_clicks"),
+                  State(SEARCH_INPUT, "value"), State(META, "data"), State(LANG, "value"),
+                  prevent_initial_call=True)
+    def run_search(_clicks, _submit, _hits, text, meta, lang):  # type: ignore[no-untyped-def]
+        t = translator(lang)
+        scope = auth.require_scope()
+        with Session(engine) as session:
+            result = views.search(session, scope, int((meta or {}).get("community_id") or 0), text or "",
+                                  offset=offset)
+        if result is None:
+            return common.notice(t("denied.text"), "error"), no_update, no_update
+        hits = result["hits"]
+        chosen = 0
+        if isinstance(ctx.triggered_id, dict):
+            if not any(_hits or []):
+                return no_update, no_update, no_update
+            chosen = int(ctx.triggered_id["n"])
+        if not hits:
+            return (html.Div(t("search.none", text=text or ""), className="gm-hint", id="search-none"),
+                    no_update, no_update)
+        chosen = min(chosen, len(hits) - 1)
+        listing = html.Ul([html.Li(html.Button(h["text"], id={"type": SEARCH_HIT, "building": h["building_id"],
+                                                                "n": i},
+                                               className="gm-link-button" + (" gm-active" if i == chosen else "")))
+                           for i, h in enumerate(hits)], className="gm-hits", id="search-hits")
+        hit = hits[chosen]
+        viewport = {"bounds": hit["bounds"], "transition": "flyToBounds",
+                    "options": {**config.BOUNDS_OPTIONS, "maxZoom": 19}} if hit["bounds"] else no_update
+        return listing, hit["building_id"], viewport
+
+    @app.callback(Output(DOWNLOAD, "data"), Input(EXPORT_HTML, "n_clicks"), Input(EXPORT_PNG, "n_clicks"),
+                  State(META, "data"), State(LOCATION, "search"), State(LANG, "value"), prevent_initial_call=True)
+    def export(_html, _png, meta, search, lang):  # type: ignore[no-untyped-def]
+        fmt = "png" if ctx.triggered_id == EXPORT_PNG else "html"
+        scope = auth.require_scope()
+        state = views.parse_map_query(search)
+        t = translator(lang)
+        names = labels(lang, "status", schema.VERIFICATION_LABELS)
+        export_labels = {"legend": legend.legend(state["layer"], names), "legend_title": t(f"legend.{state['layer']}"),
+                         "mismatch": t("legend.mismatch")}
+        with store.session_scope(engine) as session:
+            result = views.export_map(session, scope, int((meta or {}).get("community_id") or 0), state, fmt,
+                                      labels=export_labels)
+        if result is None:
+            return no_update
+        name, body = result
+        return dcc.send_bytes(body, name)
 
     @app.callback(Output("url", "pathname", allow_duplicate=True), Input(COMMUNITY_SELECT, "value"),
                   State("url", "pathname"), prevent_initial_call=True)

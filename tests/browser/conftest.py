@@ -60,7 +60,7 @@ def server(tmp_path_factory) -> Iterator[dict]:
     engine.dispose()
     port = _free_port()
     env = {**os.environ, "GRIDMAP_SECRET_KEY": "browser-test-key", "GRIDMAP_TILES": "none", "GRIDMAP_LANG": "zh",
-           "GRIDMAP_DEMO_DIR": str(folder / "demo")}
+           "GRIDMAP_DEMO_DIR": str(folder / "demo"), "GRIDMAP_UPLOAD_DIR": str(folder / "uploads")}
     log = (folder / "server.log").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "dashboard", "--port", str(port), "--db", f"sqlite:///{db}"],
                             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -117,18 +117,29 @@ class ConsoleErrors(list):
         page.on("pageerror", lambda e: self.append(f"uncaught: {e}"))
 
 
+#: (base_url, username) → the signed-in browser storage (session cookie): each test signs in through the form once
+#: per user and session, later pages reuse the cookie (keeps the browser suite well under its time budget).
+_SIGNED_IN: dict[tuple[str, str], dict] = {}
+
+
 def login(browser, base_url: str, username: str, password: str):  # type: ignore[no-untyped-def]
-    """A new 1280×800 page signed in through the /login form; returns (page, context, console errors)."""
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN")
+    """A new 1280×800 page signed in (through the /login form the first time); returns (page, context, errors)."""
+    state = _SIGNED_IN.get((base_url, username))
+    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", storage_state=state)
     page = context.new_page()
     errors = ConsoleErrors()
     errors.attach(page)
     page.set_default_timeout(10_000)
-    page.goto(f"{base_url}/login")
-    page.fill("#login-username", username)
-    page.fill("#login-password", password)
-    page.click("#login-submit")
-    page.wait_for_selector("path.gm-building")
+    if state is None:
+        page.goto(f"{base_url}/login")
+        page.fill("#login-username", username)
+        page.fill("#login-password", password)
+        page.click("#login-submit")
+        page.wait_for_selector("path.gm-building")
+        _SIGNED_IN[(base_url, username)] = context.storage_state()
+    else:
+        page.goto(f"{base_url}/")
+        page.wait_for_selector("path.gm-building")
     return page, context, errors
 
 

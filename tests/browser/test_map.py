@@ -1,11 +1,13 @@
 """The map dashboard in headless Chromium against a real server: sign in, map, layers, click-through, record a
-verification, and the map's colour follows. No console errors anywhere."""
+verification, and the map's colour follows; every layer, filters in the URL, search, the street page, exports
+and the issues page. No console errors anywhere. Tests that change data (visit, closing) run last."""
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qs, urlparse
 
 from geodata import schema
-from layers import colors
+from layers import colors, legend
 from tests.browser.conftest import VIEWPORT
 
 
@@ -29,10 +31,15 @@ def test_map_shows_every_building_and_switches_layers(admin_page, server):
     page.wait_for_selector("#synthetic-banner")
     assert "演示数据" in page.inner_text("#synthetic-banner")
     assert "第一网格" in page.inner_text("#coverage-table")
-    # Status colours on first draw: building 3 has an open finding, building 1 is verified.
+    # Status colours on first draw: building 1 is verified; building 3 is not started (fill) with an open mismatch
+    # (red outline and a count badge in its label), building 4 not started without one.
     assert _fill(page, built.building_ids["1"]) == colors.STATUS_COLORS[schema.V_VERIFIED]
     assert _fill(page, built.building_ids["4"]) == colors.STATUS_COLORS[schema.V_NOT_STARTED]
-    assert "有待核实问题" in page.inner_text("#map-legend")
+    b3 = f"path.gm-building-{built.building_ids['3']}"
+    assert _fill(page, built.building_ids["3"]) == colors.STATUS_COLORS[schema.V_NOT_STARTED]
+    assert page.get_attribute(b3, "stroke") == colors.MISMATCH_COLOR
+    assert page.get_attribute(f"path.gm-building-{built.building_ids['4']}", "stroke") == "#ffffff"
+    assert "已核实，仍有出入" in page.inner_text("#map-legend") and "有出入问题" in page.inner_text("#map-legend")
 
     # The layer switcher restyles through the hideout: the events theme colours building 4 (one open event).
     page.locator("#map-theme").get_by_text("未办结事件", exact=True).click()
@@ -50,11 +57,140 @@ def test_map_shows_every_building_and_switches_layers(admin_page, server):
     assert errors == []
 
 
+def test_grid_worker_sees_only_their_grid_and_english(worker_page, server):
+    page, errors = worker_page
+    built = server["built"]
+    # worker2 covers 第二网格: buildings 3 and 4 only.
+    assert page.locator("path.gm-building").count() == 2
+    assert page.locator(f"path.gm-building-{built.building_ids['1']}").count() == 0
+    page.goto(f"{server['base_url']}/building/{built.building_ids['1']}")
+    page.wait_for_selector("#page-denied")
+    page.locator("#lang-switch").get_by_text("English", exact=True).click()
+    page.wait_for_function("document.querySelector('#app-title').innerText === 'Grid Map'")
+    assert "Not available" in page.inner_text("#page-denied")
+    page.locator("#lang-switch").get_by_text("中文", exact=True).click()
+    page.wait_for_function("document.querySelector('#app-title').innerText === '网格地图'")
+    assert errors == []
+
+
+def _wait_fill(page, building_id: int, colour: str) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(f"document.querySelector('path.gm-building-{building_id}').getAttribute('fill') === "
+                           f"'{colour}'")
+
+
+def _query(page) -> dict:  # type: ignore[no-untyped-def]
+    return parse_qs(urlparse(page.url).query)
+
+
+def test_every_layer_restyles_without_geometry_and_lands_in_the_url(admin_page, server):
+    page, errors = admin_page
+    b = server["built"].building_ids
+    # Restyling sends no geometry: record the callback responses while switching every layer.
+    bodies: list[str] = []
+    page.on("response", lambda r: bodies.append(r.text()) if "_dash-update-component" in r.url else None)
+    expected = {legend.THEME_ELDERLY_ONLY: None, legend.THEME_LIVING_ALONE: None, legend.THEME_PARTY: None,
+                legend.THEME_ELDERLY: None, legend.THEME_EVENTS: (b["4"], colors.EVENT_COLORS[1]),
+                legend.THEME_FINDINGS: (b["3"], colors.FINDING_COLORS[1])}
+    for theme, check in expected.items():
+        label = page.locator("#map-theme label").nth(legend.THEMES.index(theme))
+        label.click()
+        page.wait_for_function(f"location.search.includes('layer={theme}')")
+        if check:
+            _wait_fill(page, *check)
+        page.wait_for_selector(f"#map-legend >> text={label.inner_text()}")
+    # The findings layer has a category selector: a category building 1 does not have keeps it at zero.
+    page.click("#map-category")
+    page.locator(".dash-dropdown-options [role=option]").get_by_text("户在人不在", exact=True).click()
+    page.wait_for_function("location.search.includes('cat=absent_registered')")
+    _wait_fill(page, b["3"], colors.FINDING_COLORS[1])
+    assert _fill(page, b["1"]) == colors.FINDING_COLORS[0]
+    assert bodies and all('"coordinates"' not in body for body in bodies)
+    # The issue marker (open repair at 4-2-502): shown, labelled with its age, hidden by the overlay switch.
+    marker = page.locator(".gm-issue")
+    assert marker.count() == 1 and marker.first.is_visible()
+    page.locator("#map-overlays").get_by_text("显示事件标记", exact=True).click()
+    page.wait_for_function("!document.querySelector('.gm-issue').offsetParent")
+    assert "show=grids,labels" in page.url
+    assert errors == []
+
+
+def test_a_url_with_filters_reproduces_the_view_and_back_restores(browser, server, admin_page):
+    page, errors = admin_page
+    built = server["built"]
+    b = built.building_ids
+    url = (f"{server['base_url']}/community/{built.community_id}?layer=living_alone&only=mismatches"
+           f"&grid=32041100300702")
+    page.goto(url)
+    page.wait_for_selector("path.gm-building")
+    assert page.locator("#map-theme input[value=living_alone]").is_checked()
+    assert page.locator("#map-filters input[value=mismatches]").is_checked()
+    assert "第二网格" in page.inner_text("#map-grid")
+    # Only building 3 (grid 2, an open mismatch) passes the filters; the others are dimmed.
+    assert "gm-dimmed" not in page.get_attribute(f"path.gm-building-{b['3']}", "class")
+    for other in ("1", "2", "4"):
+        assert "gm-dimmed" in page.get_attribute(f"path.gm-building-{b[other]}", "class")
+    # A further filter is added to the URL; back restores the previous view.
+    page.locator("#map-filters").get_by_text("有党员家庭", exact=True).click()
+    page.wait_for_function("location.search.includes('only=mismatches,party')")
+    page.go_back()
+    page.wait_for_function("!location.search.includes('party')")
+    page.wait_for_function("!document.querySelector('#map-filters input[value=party]').checked")
+    assert _query(page)["only"] == ["mismatches"]
+    assert errors == []
+
+
+def test_search_zooms_to_a_building_and_highlights_it(admin_page, server):
+    page, errors = admin_page
+    b = server["built"].building_ids
+    page.fill("#map-search", "4-2-502")
+    page.press("#map-search", "Enter")
+    page.wait_for_selector("#search-hits")
+    assert "兰翔新村4幢 2-502" in page.inner_text("#search-hits")
+    page.wait_for_function(f"document.querySelector('path.gm-building-{b['4']}').classList.contains('gm-selected')")
+    page.wait_for_selector("#panel-title >> text=兰翔新村4幢")
+    page.wait_for_function("location.search.includes('b=')")
+    # the map flew to the building: it sits at the centre of the map area left free by the layer panel
+    page.wait_for_function(
+        f"(() => {{ const r = document.querySelector('path.gm-building-{b['4']}').getBoundingClientRect();"
+        "const m = document.querySelector('#map').getBoundingClientRect();"
+        "const cx = m.left + 24 + (m.width - 24 - 236) / 2, cy = m.top + m.height / 2;"
+        "return Math.abs(r.left + r.width / 2 - cx) < 40 && Math.abs(r.top + r.height / 2 - cy) < 40; })()")
+    page.fill("#map-search", "没有这个人")
+    page.click("#map-search-button")
+    page.wait_for_selector("#search-none")
+    assert errors == []
+
+
+def test_street_page_click_opens_the_community(admin_page, server):
+    page, errors = admin_page
+    built = server["built"]
+    page.goto(f"{server['base_url']}/street/{built.street_id}")
+    page.wait_for_selector(f"path.gm-community-{built.community_id}")
+    assert "兰翔社区" in page.inner_text("#street-table")
+    assert page.locator("path.gm-community").count() == 1        # a community admin sees their community only
+    _click_centre(page, f"path.gm-community-{built.community_id}")
+    page.wait_for_url(re.compile(rf"/community/{built.community_id}$"))
+    page.wait_for_selector("path.gm-building")
+    assert errors == []
+
+
+def test_export_downloads_an_offline_html(admin_page, server):
+    page, errors = admin_page
+    with page.expect_download() as info:
+        page.click("#export-html")
+    download = info.value
+    assert download.suggested_filename.endswith(".html")
+    body = open(download.path(), encoding="utf-8").read()
+    assert "L.map(" in body
+    assert not re.search(r"<(?:script|link)\b[^>]*(?:src|href)\s*=\s*[\"']?https?://", body)
+    assert errors == []
+
+
 def test_click_building_record_visit_and_map_follows(admin_page, server):
     page, errors = admin_page
     built = server["built"]
     b3 = built.building_ids["3"]
-    assert _fill(page, b3) == colors.STATUS_COLORS[schema.V_OPEN_FINDINGS]
+    assert _fill(page, b3) == colors.STATUS_COLORS[schema.V_NOT_STARTED]
 
     _click_centre(page, f"path.gm-building-{b3}")
     page.wait_for_selector("#panel-flats")
@@ -98,20 +234,23 @@ def test_click_building_record_visit_and_map_follows(admin_page, server):
     page.wait_for_selector(f"path.gm-building-{b3}")
     page.wait_for_function(f"document.querySelector('path.gm-building-{b3}').getAttribute('fill') === "
                            f"'{colors.STATUS_COLORS[schema.V_IN_PROGRESS]}'")
+    assert page.get_attribute(f"path.gm-building-{b3}", "stroke") != colors.MISMATCH_COLOR   # mismatch settled
     assert errors == []
 
 
-def test_grid_worker_sees_only_their_grid_and_english(worker_page, server):
-    page, errors = worker_page
-    built = server["built"]
-    # worker2 covers 第二网格: buildings 3 and 4 only.
-    assert page.locator("path.gm-building").count() == 2
-    assert page.locator(f"path.gm-building-{built.building_ids['1']}").count() == 0
-    page.goto(f"{server['base_url']}/building/{built.building_ids['1']}")
-    page.wait_for_selector("#page-denied")
-    page.locator("#lang-switch").get_by_text("English", exact=True).click()
-    page.wait_for_function("document.querySelector('#app-title').innerText === 'Grid Map'")
-    assert "Not available" in page.inner_text("#page-denied")
-    page.locator("#lang-switch").get_by_text("中文", exact=True).click()
-    page.wait_for_function("document.querySelector('#app-title').innerText === '网格地图'")
+def test_issues_page_lists_and_closes(admin_page, server):
+    page, errors = admin_page
+    page.click("text=事件")
+    page.wait_for_selector("#issues-page")
+    rows = page.locator("#issues-table tbody tr")
+    assert rows.count() == 1 and "设施维修" in rows.first.inner_text() and "2-502" in rows.first.inner_text()
+    page.locator("#issues-table button").first.click()
+    page.wait_for_selector("#issues-error")                          # a comment is required
+    page.locator("#issues-table input").first.fill("物业已修复，住户确认")
+    page.locator("#issues-table button").first.click()
+    page.wait_for_selector("#issues-saved")
+    assert "没有未办结事件" in page.inner_text("#issues-body")
+    page.goto(server["base_url"] + "/")
+    page.wait_for_selector("path.gm-building")
+    assert page.locator(".gm-issue").count() == 0                    # closed: no marker any more
     assert errors == []
