@@ -16,7 +16,7 @@ import geopandas as gpd
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from geodata import models, schema, store, synthetic, verification
+from geodata import models, reconcile, schema, store, synthetic, verification
 from geodata.settings import Settings
 from loaders import areas, checkpoint, geo, register
 
@@ -70,21 +70,11 @@ def load_community(engine: Engine, out: Path, manifest: dict, c: dict) -> None:
         street.code, street.district, street.synthetic = manifest.get("street_code"), manifest.get("district"), True
     if c.get("paths"):
         load_paths(engine, name, out / c["paths"]["path"], crs=c["paths"].get("crs"))
-    reconcile = _reconciler()
-    if reconcile is not None:
-        with store.session_scope(engine) as s:
-            comm = areas.find_community(s, name)
-            reconcile(s, comm.id, as_of=dt.date.fromisoformat(manifest.get("as_of", "2020-03-25")))
+    with store.session_scope(engine) as s:
+        comm = areas.find_community(s, name)
+        reconcile.reconcile(s, comm.id, as_of=dt.date.fromisoformat(manifest.get("as_of", "2020-03-25")))
     if c.get("history"):
         apply_history(engine, name, json.loads((out / c["history"]).read_text(encoding="utf-8")))
-
-
-def _reconciler():  # noqa: ANN202 - the reconciliation module is optional until it lands
-    try:
-        from geodata import reconcile
-    except ImportError:
-        return None
-    return reconcile.reconcile
 
 
 def set_boundary(engine: Engine, community: str, path: Path, *, crs: str | None = None) -> None:
