@@ -31,7 +31,8 @@ class Address:
 
 
 #: Endings of compound names (小区名) recognised when no list of compounds is given.
-COMPOUND_SUFFIXES = ("新村", "小区", "花园", "家园", "公寓", "苑", "村", "城")
+COMPOUND_SUFFIXES = ("新村", "小区", "花园", "家园", "公寓", "华庭", "华府", "雅苑", "名邸", "公馆", "广场", "山庄",
+                     "苑", "庭", "府", "邸", "湾", "园", "居", "里", "坊", "村", "城")
 
 _DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
            "八": 8, "九": 9}

@@ -119,8 +119,9 @@ def check_id(raw: object, *, today: datetime.date | None = None) -> IdCheck:
         return IdCheck(None, None, schema.ID_MISSING, None, None, _MSG_MISSING)
     if isinstance(raw, (int, float, Decimal)) and not isinstance(raw, bool):
         text = _number_text(raw)
-        if _digits_of_number(raw) >= _EXCEL_DIGITS:
-            # An Excel number can hold 15 significant digits: the ID is unusable, keep it as shown.
+        if _digits_of_number(raw) > _EXCEL_DIGITS:
+            # An Excel number holds 15 significant digits: an 18-digit ID has lost its last ones and is unusable
+            # (keep it as shown). A 15-digit old ID fits exactly and is read as the old ID it is.
             return IdCheck(text, text, schema.ID_EXCEL_FLOAT, None, None, _MSG_EXCEL)
         raw_text = text
     else:

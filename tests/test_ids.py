@@ -71,7 +71,6 @@ def test_15_digit_id_is_upgraded() -> None:
     320411195203120011,                 # int: Excel number, 18 digits
     3.20411195203121e17,                # float as openpyxl returns it
     Decimal("320411195203120011"),
-    320411500101123,                    # a 15-digit ID stored as a number is flagged as well
     "3.20411E+17",                      # what a CSV of a mangled sheet shows
     "3.2041119520312E+17",
     "3.20411e17",
@@ -84,6 +83,13 @@ def test_excel_damage_is_flagged_not_fixed(raw: object) -> None:
     assert r.birth_date is None and r.sex is None
     assert "Excel" in r.message
     assert r.raw is not None and r.value is not None
+
+
+def test_15_digit_id_stored_as_a_number_is_intact() -> None:
+    # Excel keeps 15 significant digits: an old 15-digit ID typed as a number lost nothing.
+    r = check_id(int(STANDARD_ID_15), today=TODAY)
+    assert r.status == schema.ID_UPGRADED_15 and r.value == STANDARD_ID
+    assert check_id(float(STANDARD_ID_15), today=TODAY).status == schema.ID_UPGRADED_15
 
 
 def test_excel_float_shows_the_number_as_excel_does() -> None:
