@@ -2,7 +2,7 @@
 
 One shell layout (header with the language switch, a URL location, the page area) and one router callback that
 draws the page of the URL (`/`, `/community/<id>`, `/building/<id>`, `/flat/<id>`, `/street/<id>`, `/issues`,
-`/audit`) for the signed-in user's scope; `/` is the street page for street-office staff, the community map
+`/plan`, `/audit`) for the signed-in user's scope; `/` is the street page for street-office staff, the community map
 for everyone else. The map's view state travels in the URL's search string (pages/map.py).
 Every callback is registered here, inside the factory, over the given engine: no module-level state, so several
 gunicorn workers each build their own app. Sign-in (dashboard.auth) guards every route, callbacks included.
@@ -21,13 +21,17 @@ from sqlalchemy.orm import Session
 from dashboard import auth, config, views
 from dashboard.components import common
 from dashboard.i18n import normalise, translator
+from dashboard.pages import approvals as approvals_page
 from dashboard.pages import audit as audit_page
 from dashboard.pages import building as building_page
+from dashboard.pages import compare as compare_page
 from dashboard.pages import data as data_page
 from dashboard.pages import flat as flat_page
 from dashboard.pages import issues as issues_page
 from dashboard.pages import map as map_page
+from dashboard.pages import plan as plan_page
 from dashboard.pages import street as street_page
+from dashboard.pages import worklist as worklist_page
 from geodata import schema, store
 from geodata.settings import Settings
 
@@ -107,6 +111,14 @@ def render(engine: Engine, settings: Settings, pathname: str | None, lang: str |
             return flat_page.layout(views.flat_detail(session, scope, int(m.group(1))), lang)
     if path.rstrip("/") == issues_page.PATH:
         return issues_page.layout(engine, lang)
+    if path.rstrip("/") == compare_page.PATH:
+        return compare_page.layout(engine, lang, settings)   # checks the role itself
+    if path.rstrip("/") == plan_page.PATH:
+        return plan_page.layout(engine, lang, settings)   # checks the role itself
+    if path.rstrip("/") == worklist_page.PATH:
+        return worklist_page.layout(engine, lang)   # checks the scope itself
+    if path.rstrip("/") == approvals_page.PATH:
+        return approvals_page.layout(engine, lang)   # checks the role itself
     if path.rstrip("/") == audit_page.PATH:
         return html.Div(audit_page.layout(), className="gm-content")   # checks the role itself
     if path.rstrip("/") == data_page.PATH:
@@ -137,6 +149,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> dash.Dash:
             with Session(engine) as session:
                 nav += [dcc.Link(t("nav.street"), href=f'/street/{s["id"]}', className="gm-nav-link")
                         for s in views.visible_streets(session, scope)[:1]]
+            nav.append(dcc.Link(t("nav.compare"), href=compare_page.PATH, className="gm-nav-link"))
+        if scope is not None and scope.person_level:
+            nav.append(dcc.Link(t("nav.plan", _default="走访路线"), href=plan_page.PATH, className="gm-nav-link"))
+        if scope is not None and scope.person_level:
+            nav.append(dcc.Link(t("nav.worklist", _default="入户核实"), href=worklist_page.PATH,
+                                className="gm-nav-link", id="nav-worklist"))
+        if scope is not None and scope.role in (schema.ROLE_COMMUNITY_ADMIN, schema.ROLE_GRID_LEADER):
+            nav.append(dcc.Link(t("nav.approvals", _default="更正审批"), href=approvals_page.PATH,
+                                className="gm-nav-link", id="nav-approvals"))
         if scope is not None:
             nav.append(dcc.Link(t("nav.issues"), href=issues_page.PATH, className="gm-nav-link"))
         if scope is not None and scope.role in (schema.ROLE_COMMUNITY_ADMIN, schema.ROLE_GRID_LEADER):
@@ -148,7 +169,11 @@ def create_app(settings: Settings, engine: Engine | None = None) -> dash.Dash:
     map_page.register_callbacks(app, engine, settings)
     street_page.register_callbacks(app, engine)
     issues_page.register_callbacks(app, engine)
+    compare_page.register_callbacks(app, engine, settings)
+    plan_page.register_callbacks(app, engine, settings)
     audit_page.register(app, engine)
     data_page.register(app, engine, settings)
     flat_page.register_callbacks(app, engine, settings)
+    worklist_page.register_callbacks(app, engine)
+    approvals_page.register_callbacks(app, engine)
     return app

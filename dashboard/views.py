@@ -33,10 +33,6 @@ def _when(utc: dt.datetime | None) -> str | None:
     return None if utc is None else indicators.local_time(utc).isoformat(sep=" ", timespec="minutes")
 
 
-def _int(value: Any) -> int | None:
-    return None if value is None or pd.isna(value) else int(value)
-
-
 def age_on(birth: dt.date | None, as_of: dt.date) -> int | None:
     if birth is None:
         return None
@@ -81,10 +77,12 @@ def _visible_building_ids(session: Session, scope: access.Scope | None, communit
 
 
 def map_data(session: Session, scope: access.Scope | None, community_id: int, *, offset: str | None = None,
-             as_of: dt.date | None = None) -> dict[str, Any] | None:
+             as_of: dt.date | None = None, details: bool = False) -> dict[str, Any] | None:
     """Everything the map page of a community shows, or None outside the scope.
 
-    Keys: community, buildings / grids / outline / paths (FeatureCollections in display coordinates), bounds
+    Keys: community, buildings / grids / outline / paths (FeatureCollections in display coordinates; the buildings
+    carry class codes, plus their counts with `details` — `layers.buildings`), category_classes (category →
+    {building id: class code}, the findings theme by category), bounds
     ([[s, w], [n, e]]), coverage (rows per grid), totals (households, verified, share, open findings and events,
     elderly households, living alone, party families, buildings).
     """
@@ -100,7 +98,7 @@ def map_data(session: Session, scope: access.Scope | None, community_id: int, *,
     if scope is not None and scope.grid_ids is not None:
         coverage = coverage[coverage["grid_id"].isin(scope.grid_ids)].reset_index(drop=True)
     building_fc = buildings.buildings_geojson(session, community_id, status=status, visible=visible_buildings,
-                                              offset=offset, categories=categories)
+                                              offset=offset, details=details)
     issues_fc = markers.issues_geojson(session, community_id, visible=visible_buildings, offset=offset, as_of=as_of)
     grid_fc = grids.grids_geojson(session, community_id, coverage=coverage, visible=set(coverage["grid_id"]),
                                   offset=offset)
@@ -121,46 +119,57 @@ def map_data(session: Session, scope: access.Scope | None, community_id: int, *,
               "elderly_60": int(status["elderly_60"].sum()), "living_alone": int(status["living_alone"].sum()),
               "party_families": int(status["party_families"].sum()),
               "status_counts": {s: int((status["status"] == s).sum()) for s in colors.STATUS_ORDER}}
-    present = set(categories.loc[categories["building_id"].isin(visible_buildings), "category"])
+    categories = categories[categories["building_id"].isin(visible_buildings)]
+    present = set(categories["category"])
     grid_index = {f["properties"]["code"]: {"id": f["id"], "name": f["properties"]["name"],
                                             "bounds": geojson.bounds({"features": [f]})}
                   for f in grid_fc["features"]}
     return {"community": community, "buildings": building_fc, "grids": grid_fc, "outline": outline_fc,
             "paths": paths_fc, "issues": issues_fc, "bounds": fitted or geojson.bounds(outline_fc),
             "coverage": coverage_rows, "totals": totals, "grid_index": grid_index,
-            "categories": [c for c in legend.FINDING_CATEGORIES if c in present]}
+            "categories": [c for c in legend.FINDING_CATEGORIES if c in present],
+            "category_classes": buildings.category_classes(categories)}
+
+
+def category_classes(session: Session, scope: access.Scope | None, community_id: int,
+                     category: str | None) -> dict[str, int] | None:
+    """{building id: class code} of the open findings of one category in the community's visible buildings (what
+    the map's hideout needs when that category is chosen; `buildings.category_classes`), {} for no category;
+    None outside the scope."""
+    if not access.community_visible(session, scope, community_id):
+        return None
+    if category not in legend.FINDING_CATEGORIES:
+        return {}
+    counts = indicators.findings_by_category(session, community_id)
+    counts = counts[(counts["category"] == category)
+                    & counts["building_id"].isin(_visible_building_ids(session, scope, community_id))]
+    return buildings.category_classes(counts).get(category, {})
 
 
 # --- buildings -----------------------------------------------------------------------------------
 
-def _building_info(session: Session, building_id: int, as_of: dt.date) -> dict[str, Any]:
+def _building_page(session: Session, building_id: int, as_of: dt.date, *,
+                   names: bool) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the building's info and counts, its flat rows) from one `indicators.building_register` call."""
     b = session.get(models.Building, building_id)
     if b is None:
         raise NotFoundError(f"building {building_id} does not exist")
-    one = indicators.building_status(session, b.community_id, as_of=as_of, building_id=building_id)
-    row = one.iloc[0].to_dict()
-    flags = buildings.building_flags(one)[0]
-    counts = {k: int(row[k]) for k in ("households", "verified", "open_findings", "open_mismatches", "elderly_60",
-                                       "elderly_only",
-                                       "living_alone", "party_families", "open_events")}
+    row, flats = indicators.building_register(session, building_id, as_of=as_of)
+    counts = {k: row[k] for k in ("households", "verified", "open_findings", "open_mismatches", "elderly_60",
+                                  "elderly_only", "living_alone", "party_families", "open_events")}
     community = session.get(models.Community, b.community_id)
-    return {"id": b.id, "number": b.number, "label": b.label or b.number, "floors": b.floors, "units": b.units,
+    info = {"id": b.id, "number": b.number, "label": b.label or b.number, "floors": b.floors, "units": b.units,
             "community_id": b.community_id, "community": community.name,
             "synthetic": bool(community.synthetic or community.street.synthetic), "grid_id": b.grid_id,
-            "grid": session.get(models.Grid, b.grid_id).name if b.grid_id else None,
-            "status": row["status"], "color": colors.status_color(row["status"]), "flags": flags, **counts}
-
-
-def _flat_rows(session: Session, building_id: int, as_of: dt.date, *, names: bool) -> list[dict[str, Any]]:
-    table = indicators.flat_table(session, building_id, as_of=as_of)
-    rows = []
-    for r in table.itertuples():
-        rows.append({"flat_id": int(r.flat_id), "unit": int(r.unit), "floor": _int(r.floor), "room": r.room,
-                     "household_id": _int(r.household_id), "households": int(r.households),
-                     "head_name": r.head_name if names else None, "persons": int(r.persons),
-                     "vacant": bool(r.vacant), "status": r.status, "color": colors.flat_color(r.status, r.vacant),
-                     "badges": list(r.badges)})
-    return rows
+            "grid": session.scalar(select(models.Grid.name).where(models.Grid.id == b.grid_id)) if b.grid_id else None,
+            "status": row["status"], "color": colors.status_color(row["status"]),
+            "flags": buildings.flags_of(row), **counts}
+    rows = [{"flat_id": r["flat_id"], "unit": r["unit"], "floor": r["floor"], "room": r["room"],
+             "household_id": r["household_id"], "households": r["households"],
+             "head_name": r["head_name"] if names else None, "persons": r["persons"], "vacant": r["vacant"],
+             "status": r["status"], "color": colors.flat_color(r["status"], r["vacant"]), "badges": list(r["badges"])}
+            for r in flats]
+    return info, rows
 
 
 def building_summary(session: Session, scope: access.Scope | None, building_id: int,
@@ -170,10 +179,10 @@ def building_summary(session: Session, scope: access.Scope | None, building_id: 
     if not access.building_visible(session, scope, building_id):
         return None
     as_of = as_of or indicators.local_today()
-    info = _building_info(session, building_id, as_of)
+    info, flats = _building_page(session, building_id, as_of, names=False)
     if not access.person_level_allowed(scope):
         return {"building": info, "units": [], "floors": [], "cells": {}, "flats": None}
-    return {"building": info, **_sheet(_flat_rows(session, building_id, as_of, names=False))}
+    return {"building": info, **_sheet(flats)}
 
 
 def building_sheet(session: Session, scope: access.Scope | None, building_id: int,
@@ -187,25 +196,24 @@ def building_sheet(session: Session, scope: access.Scope | None, building_id: in
     if not access.building_visible(session, scope, building_id):
         return None
     as_of = as_of or indicators.local_today()
-    info = _building_info(session, building_id, as_of)
+    info, flats = _building_page(session, building_id, as_of, names=True)
     if not access.person_level_allowed(scope):
         return {"building": info, "units": [], "floors": [], "cells": {}, "flats": None}
-    return {"building": info, **_sheet(_flat_rows(session, building_id, as_of, names=True))}
+    return {"building": info, **_sheet(flats)}
 
 
 def _sheet(flats: list[dict[str, Any]]) -> dict[str, Any]:
     """Flat rows laid out as the 楼盘表: floors top first, per unit the flat positions, None where no flat is."""
     floors = sorted({f["floor"] for f in flats if f["floor"] is not None}, reverse=True)
-    units = []
-    for unit in sorted({f["unit"] for f in flats}):
-        positions = sorted({_position(f) for f in flats if f["unit"] == unit})
-        units.append({"unit": unit, "positions": positions})
-    cells: dict[int, dict[int, list[dict[str, Any] | None]]] = {}
-    for floor in floors:
-        cells[floor] = {}
-        for u in units:
-            by_pos = {_position(f): f for f in flats if f["unit"] == u["unit"] and f["floor"] == floor}
-            cells[floor][u["unit"]] = [by_pos.get(p) for p in u["positions"]]
+    positions: dict[int, set[int]] = {}
+    placed: dict[tuple[Any, int, int], dict[str, Any]] = {}
+    for f in flats:
+        pos = _position(f)
+        positions.setdefault(f["unit"], set()).add(pos)
+        placed[(f["floor"], f["unit"], pos)] = f        # two flats on one position: the later one shows
+    units = [{"unit": unit, "positions": sorted(positions[unit])} for unit in sorted(positions)]
+    cells = {floor: {u["unit"]: [placed.get((floor, u["unit"], p)) for p in u["positions"]] for u in units}
+             for floor in floors}
     return {"units": units, "floors": floors, "cells": cells, "flats": flats}
 
 
@@ -241,7 +249,7 @@ def flat_detail(session: Session, scope: access.Scope | None, flat_id: int,
     flat = session.get(models.Flat, flat_id)
     building = flat.building
     community = session.get(models.Community, building.community_id)
-    row = next(r for r in _flat_rows(session, building.id, as_of, names=True) if r["flat_id"] == flat_id)
+    row = next(r for r in _building_page(session, building.id, as_of, names=False)[1] if r["flat_id"] == flat_id)
     households = []
     for hh in sorted(flat.households, key=lambda h: (not h.active, h.id)):
         if not hh.active:
@@ -383,11 +391,11 @@ def map_query(state: dict[str, Any]) -> str:
 
 
 def building_hideout(state: dict[str, Any], grid_index: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The buildings layer's hideout for a map view: what the committed JS style function reads."""
+    """The part of the buildings layer's hideout that follows the map view (the committed JS style function reads
+    it together with the constant `buildings.style_table()`)."""
     grid = grid_index.get(state["grid"]) if state.get("grid") else None
     return {"theme": state["layer"], "category": state["category"], "only": list(state["only"]),
-            "grid": grid["id"] if grid else None, "selected": state["building"],
-            "zero": buildings.ZERO_FINDINGS_COLOR}
+            "grid": grid["id"] if grid else None, "selected": state["building"]}
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -594,7 +602,7 @@ def export_map(session: Session, scope: access.Scope | None, community_id: int, 
     """
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"fmt: expected one of {', '.join(EXPORT_FORMATS)}, got {fmt!r}")
-    data = map_data(session, scope, community_id, as_of=as_of)
+    data = map_data(session, scope, community_id, as_of=as_of, details=True)
     if data is None:
         return None
     from layers import folium_export, png_export   # heavy (folium, matplotlib): loaded on first export only

@@ -13,10 +13,11 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import and_, case, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, case, func, select, union_all
+from sqlalchemy.orm import Session, aliased, outerjoin
 
 from geodata import models, schema
+from geodata.errors import NotFoundError
 
 #: Badges of a flat in the 楼盘表 (codes; their Chinese labels live in the dashboard's message catalog).
 B_ELDERLY_ONLY: Final = "elderly_only"      # 纯老户: every active member is 60+
@@ -89,9 +90,9 @@ def _statuses(households: pd.Series, verified: pd.Series, open_mismatches: pd.Se
                      dtype=object)
 
 
-def _household_frame(session: Session, *, community_id: int | None = None, building_id: int | None = None,
-                     as_of: dt.date) -> pd.DataFrame:
-    """One row per active household (of a community or a building) with its members' counts and flags."""
+def _household_query(*, community_id: int | None = None, building_id: int | None = None, as_of: dt.date) -> Any:
+    """One row per active household (of a community or a building): household_id, flat_id, building_id, head_name,
+    verified_at, persons (active members), n60 (of them aged 60+ on `as_of`), n_party (of them party members)."""
     person = models.Person
     cutoff = elderly_cutoff(as_of)
     query = (
@@ -112,6 +113,13 @@ def _household_frame(session: Session, *, community_id: int | None = None, build
     if community_id is not None:
         query = (query.join(models.Building, models.Building.id == models.Flat.building_id)
                  .where(models.Building.community_id == community_id))
+    return query
+
+
+def _household_frame(session: Session, *, community_id: int | None = None, building_id: int | None = None,
+                     as_of: dt.date) -> pd.DataFrame:
+    """One row per active household (of a community or a building) with its members' counts and flags."""
+    query = _household_query(community_id=community_id, building_id=building_id, as_of=as_of)
     frame = pd.DataFrame(session.execute(query).all(),
                          columns=["household_id", "flat_id", "building_id", "head_name", "verified_at", "persons",
                                   "n60", "n_party"])
@@ -126,19 +134,30 @@ def _household_frame(session: Session, *, community_id: int | None = None, build
     return frame
 
 
-def _open_findings_per_flat(session: Session, *, community_id: int | None = None,
-                            building_id: int | None = None, by_category: bool = False) -> pd.DataFrame:
-    """Open findings per flat: a finding's flat is its own, else its household's, else its person's household's,
-    else its checkpoint registration's (人在户不在 rows point at a flat only through the checkpoint).
-
-    Columns flat_id, building_id, n (all open findings), mismatches (those in MISMATCH_FINDINGS); with
-    `by_category` one row per flat and category instead (flat_id, building_id, category, n).
-    """
+def _finding_flat() -> tuple[Any, Any]:
+    """The flat of a finding as (SQL expression, the FROM clause it needs): its own flat, else its household's, else
+    its person's household's, else its checkpoint registration's (人在户不在 rows point at a flat only through the
+    checkpoint)."""
     finding_hh = aliased(models.Household)
     finding_person = aliased(models.Person)
     person_hh = aliased(models.Household)
     checkpoint = aliased(models.CheckpointRegistration)
+    source = (outerjoin(models.Finding, finding_hh, finding_hh.id == models.Finding.household_id)
+              .outerjoin(finding_person, finding_person.id == models.Finding.person_id)
+              .outerjoin(person_hh, person_hh.id == finding_person.household_id)
+              .outerjoin(checkpoint, checkpoint.id == models.Finding.checkpoint_id))
     flat_id = func.coalesce(models.Finding.flat_id, finding_hh.flat_id, person_hh.flat_id, checkpoint.flat_id)
+    return flat_id, source
+
+
+def _open_findings_per_flat(session: Session, *, community_id: int | None = None,
+                            building_id: int | None = None, by_category: bool = False) -> pd.DataFrame:
+    """Open findings per flat (`_finding_flat`).
+
+    Columns flat_id, building_id, n (all open findings), mismatches (those in MISMATCH_FINDINGS); with
+    `by_category` one row per flat and category instead (flat_id, building_id, category, n).
+    """
+    flat_id, source = _finding_flat()
     keys = [models.Flat.id.label("flat_id"), models.Flat.building_id]
     if by_category:
         keys.append(models.Finding.category)
@@ -149,11 +168,7 @@ def _open_findings_per_flat(session: Session, *, community_id: int | None = None
                   .label("mismatches")]
     query = (
         select(*keys, *counts)
-        .select_from(models.Finding)
-        .outerjoin(finding_hh, finding_hh.id == models.Finding.household_id)
-        .outerjoin(finding_person, finding_person.id == models.Finding.person_id)
-        .outerjoin(person_hh, person_hh.id == finding_person.household_id)
-        .outerjoin(checkpoint, checkpoint.id == models.Finding.checkpoint_id)
+        .select_from(source)
         .join(models.Flat, models.Flat.id == flat_id)
         .where(models.Finding.status == schema.FINDING_OPEN)
         .group_by(*keys))
@@ -252,42 +267,147 @@ def grid_coverage(session: Session, community_id: int, as_of: dt.date | None = N
     return frame[list(GRID_COVERAGE_COLUMNS)].reset_index(drop=True)
 
 
+def _verified_on(verified_at: dt.date | dt.datetime | None, as_of: dt.date) -> bool:
+    """Whether a household counts as verified on `as_of` (what `_household_frame` computes, for one value)."""
+    if verified_at is None:
+        return False
+    if isinstance(verified_at, dt.datetime):
+        return verified_at <= dt.datetime.combine(as_of, dt.time())
+    return verified_at <= as_of
+
+
+def _building_findings(building_id: int) -> Any:
+    """Open findings whose flat (`_finding_flat`) may be in the building: flat_id, category, community_id.
+
+    The candidates are found from the building's side first (its flats, their households, persons and checkpoint
+    registrations), so the indexes on flat.building_id, household.flat_id, person.household_id and
+    finding.flat_id / household_id do most of the work instead of the four-way join over every open finding of
+    the store (finding.person_id and checkpoint_id have no index: those two links cost one plain scan of the
+    finding table). The caller keeps the rows whose flat_id is one of the building's flats.
+    """
+    finding = models.Finding
+    flats = select(models.Flat.id).where(models.Flat.building_id == building_id)
+    households = select(models.Household.id).where(models.Household.flat_id.in_(flats))
+    persons = select(models.Person.id).where(models.Person.household_id.in_(households))
+    checkpoints = select(models.CheckpointRegistration.id).where(models.CheckpointRegistration.flat_id.in_(flats))
+    candidates = union_all(
+        select(finding.id).where(finding.flat_id.in_(flats)),
+        select(finding.id).where(finding.household_id.in_(households)),
+        # one scan serves both unindexed links
+        select(finding.id).where(finding.person_id.in_(persons) | finding.checkpoint_id.in_(checkpoints)))
+    flat_id, source = _finding_flat()
+    return (select(flat_id.label("flat_id"), finding.category, finding.community_id)
+            .select_from(source)
+            .where(finding.status == schema.FINDING_OPEN, finding.id.in_(candidates)))
+
+
+def building_register(session: Session, building_id: int, as_of: dt.date | None = None
+                      ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """One building's status and its 楼盘表 in plain Python: (status, flats).
+
+    `status` has the keys of BUILDING_STATUS_COLUMNS with the values of the building's row in `building_status`;
+    `flats` has one dict per flat (unit, floor, room order) with the keys and values of `flat_table`'s rows
+    (household_id None for an empty flat, badges a tuple). This is what the building page, its side panel and
+    the flat page ask for on every click: five small queries that filter by the building first, and no pandas
+    (for one building's few dozen flats, building frames costs more than the arithmetic).
+    """
+    as_of = as_of or local_today()
+    building = session.execute(
+        select(models.Building.id, models.Building.number, models.Building.grid_id, models.Building.community_id)
+        .where(models.Building.id == building_id)).first()
+    if building is None:
+        raise NotFoundError(f"building {building_id} does not exist")
+    community_id = building.community_id
+    flat_rows = session.execute(
+        select(models.Flat.id, models.Flat.unit, models.Flat.floor, models.Flat.room)
+        .where(models.Flat.building_id == building_id)
+        .order_by(models.Flat.unit, models.Flat.floor, models.Flat.room)).all()
+    households = session.execute(_household_query(building_id=building_id, as_of=as_of)
+                                 .order_by(models.Household.id)).all()
+    findings = session.execute(_building_findings(building_id)).all()
+    event_flat = aliased(models.Flat)
+    events = session.execute(
+        select(models.Event.flat_id, models.Event.community_id)
+        .outerjoin(event_flat, event_flat.id == models.Event.flat_id)
+        .where(models.Event.state.in_(schema.EVENT_OPEN_STATES),
+               (models.Event.building_id == building_id)
+               | models.Event.flat_id.in_(select(models.Flat.id).where(models.Flat.building_id == building_id)),
+               func.coalesce(models.Event.building_id, event_flat.building_id) == building_id)).all()
+
+    status = {"building_id": building.id, "number": building.number, "grid_id": building.grid_id,
+              "households": len(households), "verified": 0, "open_findings": 0, "open_mismatches": 0,
+              "elderly_60": 0, "elderly_only": 0, "living_alone": 0, "party_families": 0,
+              "open_events": sum(1 for e in events if e.community_id == community_id)}
+    flats = {r.id: {"flat_id": r.id, "unit": r.unit, "floor": r.floor, "room": r.room, "household_id": None,
+                    "households": 0, "head_name": None, "persons": 0, "verified": 0, B_ELDERLY_ONLY: False,
+                    B_LIVING_ALONE: False, B_PARTY: False, "findings": 0, "mismatches": 0, "events": 0}
+             for r in flat_rows}
+    for hh in households:   # household id order: the first one of a flat is its head household
+        verified = _verified_on(hh.verified_at, as_of)
+        persons, n60, n_party = int(hh.persons), int(hh.n60), int(hh.n_party)
+        elderly_only = persons > 0 and n60 == persons
+        living_alone = persons == 1 and n60 == 1
+        status["verified"] += verified
+        status["elderly_60"] += n60 > 0
+        status["elderly_only"] += elderly_only
+        status["living_alone"] += living_alone
+        status["party_families"] += n_party > 0
+        flat = flats[hh.flat_id]
+        if flat["household_id"] is None:
+            flat["household_id"] = hh.household_id
+        if flat["head_name"] is None:    # the first known name (a household without one does not hide the next)
+            flat["head_name"] = hh.head_name
+        flat["households"] += 1
+        flat["persons"] += persons
+        flat["verified"] += verified
+        flat[B_ELDERLY_ONLY] |= elderly_only
+        flat[B_LIVING_ALONE] |= living_alone
+        flat[B_PARTY] |= n_party > 0
+    for f in findings:
+        flat = flats.get(f.flat_id)
+        if flat is None:
+            continue
+        mismatch = f.category in MISMATCH_FINDINGS
+        flat["findings"] += 1
+        flat["mismatches"] += mismatch
+        if f.community_id == community_id:
+            status["open_findings"] += 1
+            status["open_mismatches"] += mismatch
+    for e in events:
+        if e.flat_id in flats:
+            flats[e.flat_id]["events"] += 1
+    status["status"] = status_of(status["households"], status["verified"], status["open_mismatches"])
+
+    out = []
+    for flat in flats.values():
+        row = {k: flat[k] for k in ("flat_id", "unit", "floor", "room", "household_id", "households", "head_name",
+                                    "persons")}
+        row["vacant"] = flat["households"] == 0
+        row["status"] = status_of(flat["households"], flat["verified"], flat["mismatches"])
+        row[B_ELDERLY_ONLY] = flat[B_ELDERLY_ONLY]
+        row[B_LIVING_ALONE] = flat[B_LIVING_ALONE]
+        row[B_PARTY] = flat[B_PARTY]
+        row[B_OPEN_ISSUE] = flat["events"] > 0
+        row[B_MISMATCH] = flat["mismatches"] > 0
+        row[B_FINDING] = flat["findings"] > 0 and flat["mismatches"] == 0   # the mismatch badge says more
+        row["badges"] = tuple(b for b in BADGES if row[b])
+        out.append({k: row[k] for k in FLAT_TABLE_COLUMNS})
+    return {k: status[k] for k in BUILDING_STATUS_COLUMNS}, out
+
+
 def flat_table(session: Session, building_id: int, as_of: dt.date | None = None) -> pd.DataFrame:
     """The 楼盘表 of a building: one row per flat with its (first active) household, status and badges.
 
     A flat with several active households (shared rentals) shows the first as head and sums the persons.
-    `status` is a schema.V_* code; `vacant` is true when no active household lives there.
+    `status` is a schema.V_* code; `vacant` is true when no active household lives there. (The rows of
+    `building_register` as a frame.)
     """
-    as_of = as_of or local_today()
-    flats = pd.DataFrame(
-        session.execute(select(models.Flat.id, models.Flat.unit, models.Flat.floor, models.Flat.room)
-                        .where(models.Flat.building_id == building_id)
-                        .order_by(models.Flat.unit, models.Flat.floor, models.Flat.room)).all(),
-        columns=["flat_id", "unit", "floor", "room"])
-    households = _household_frame(session, building_id=building_id, as_of=as_of).sort_values("household_id")
-    per_flat = (households.groupby("flat_id")
-                .agg(household_id=("household_id", "first"), households=("household_id", "size"),
-                     head_name=("head_name", "first"), persons=("persons", "sum"), verified=("verified", "sum"),
-                     elderly_only=("elderly_only", "any"), living_alone=("living_alone", "any"),
-                     party=("party", "any")))
-    findings = _open_findings_per_flat(session, building_id=building_id).set_index("flat_id")
-    events = _open_events(session, building_id=building_id, per="flat").set_index("key")["n"]
-    frame = flats.join(per_flat, on="flat_id")
+    _, rows = building_register(session, building_id, as_of=as_of)
+    frame = pd.DataFrame(rows, columns=list(FLAT_TABLE_COLUMNS))
     frame["household_id"] = frame["household_id"].astype("Int64")
-    frame[["households", "persons", "verified"]] = (frame[["households", "persons", "verified"]]
-                                                    .fillna(0).astype(int))
-    for flag in (B_ELDERLY_ONLY, B_LIVING_ALONE, B_PARTY):
-        frame[flag] = frame[flag].astype("boolean").fillna(False).astype(bool)
-    n_findings = frame["flat_id"].map(findings["n"]).fillna(0).astype(int)
-    n_mismatches = frame["flat_id"].map(findings["mismatches"]).fillna(0).astype(int)
-    frame[B_FINDING] = (n_findings > 0) & (n_mismatches == 0)     # confirmations only: the mismatch badge says more
-    frame[B_MISMATCH] = n_mismatches > 0
-    frame[B_OPEN_ISSUE] = frame["flat_id"].map(events).fillna(0).astype(int) > 0
-    frame["vacant"] = frame["households"] == 0
     frame["head_name"] = frame["head_name"].astype(object).where(frame["head_name"].notna(), None)
-    frame["status"] = _statuses(frame["households"], frame["verified"], n_mismatches)
-    frame["badges"] = [tuple(b for b in BADGES if row[b]) for _, row in frame[list(BADGES)].iterrows()]
-    return frame[list(FLAT_TABLE_COLUMNS)].reset_index(drop=True)
+    frame["status"] = frame["status"].astype(object)
+    return frame
 
 
 def _count_by(session: Session, key: Any, query: Any) -> dict[Any, int]:

@@ -1,17 +1,26 @@
-"""The buildings layer: one feature per building with its status, counts, flags and a colour per theme.
+"""The buildings layer: one feature per building carrying small class codes, not colours.
 
-Colours are computed here (pure Python, `layers.colors`) for every theme at once, so the map's JS style function
-only picks `properties.colors[hideout.theme]`: switching theme, filtering or selecting restyles without sending
-geometry again. The findings theme has one colour per category that occurs in the building (`"f:<category>"`
-keys); a missing key means none of that category (the theme's zero colour, which the hideout carries).
-`flags` (legend.FILTERS codes) drive the filters (`only=`) and the glyph row next to the building number.
+Properties of a feature (short keys: they repeat in every feature of the page, and bytes per building is a goal):
+
+    id  building id (also the feature's id)     n  building number (the label at close zoom)
+    g   grid id (the grid filter; absent: none)  c  one class digit per theme (legend.THEMES order)
+    f   flags: bit i set when legend.FILTERS[i] holds (absent: none)
+    m   open mismatch findings (absent: 0)       e  open events (absent: 0)
+
+A class digit is an index into the theme's palette (`PALETTES`). The palettes travel once, in the layer's hideout
+(`style_table`); the committed JS style function (assets/gridmap.js) picks the digit of the hideout's theme, so
+switching theme, filtering or selecting restyles without sending geometry or properties again. The findings of one
+category (`category_classes`) are a sub-view: their codes travel in the hideout, for the chosen category only.
+`fill_color` is the JS rule in Python (exports, tests). With `details=True` the features also carry the label and
+the counts under their indicator names, for the offline exports' tooltips.
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,63 +28,110 @@ from sqlalchemy.orm import Session
 from geodata import indicators, models
 from layers import colors, geojson, legend
 
-#: Status columns copied into each feature's properties.
-PROPERTY_COLUMNS = ("number", "label", "grid_id", "status", "households", "verified", "open_findings",
-                    "open_mismatches", "elderly_60", "elderly_only", "living_alone", "party_families", "open_events")
-#: Prefix of the per-category colour keys of the findings theme.
-CATEGORY_KEY = "f:"
-#: The colour of a category count of zero (what the JS uses when a building has no `f:<category>` key).
-ZERO_FINDINGS_COLOR = colors.FINDING_COLORS[0]
+P_NUMBER: Final = "n"
+P_GRID: Final = "g"
+P_CLASSES: Final = "c"
+P_FLAGS: Final = "f"
+P_MISMATCHES: Final = "m"
+P_EVENTS: Final = "e"
+#: Indicator columns a feature carries with `details=True` (tooltips of the exports).
+DETAIL_COLUMNS: Final = ("number", "label", "status", "households", "verified", "open_findings", "open_mismatches",
+                         "elderly_60", "elderly_only", "living_alone", "party_families", "open_events")
+#: theme → colour of each class code: the statuses in legend order, the class themes' palettes with the no-data
+#: colour last (a share of a building without households).
+PALETTES: Final = {
+    legend.THEME_STATUS: tuple(colors.STATUS_COLORS[s] for s in colors.STATUS_ORDER),
+    **{theme: (*palette, colors.NO_DATA_COLOR) for theme, (_, palette, _) in legend.THEME_CLASSES.items()},
+}
+_STATUS_CODES: Final = {s: i for i, s in enumerate(colors.STATUS_ORDER)}
+_SHARE_THEMES: Final = ((legend.THEME_ELDERLY, "elderly_60"), (legend.THEME_PARTY, "party_families"))
+_COUNT_THEMES: Final = ((legend.THEME_ELDERLY_ONLY, "elderly_only"), (legend.THEME_LIVING_ALONE, "living_alone"),
+                        (legend.THEME_EVENTS, "open_events"), (legend.THEME_FINDINGS, "open_findings"))
+#: flag → its rule over a `building_status` frame or one of its rows (elementwise on both).
+_FLAG_RULES: Final[dict[str, Callable[[Any], Any]]] = {
+    legend.FLAG_NOT_VERIFIED: lambda s: s["verified"] < s["households"],
+    legend.FLAG_MISMATCHES: lambda s: s["open_mismatches"] > 0,
+    legend.FLAG_OPEN_ISSUES: lambda s: s["open_events"] > 0,
+    legend.FLAG_ELDERLY_60: lambda s: s["elderly_60"] > 0,
+    legend.FLAG_ELDERLY_ONLY: lambda s: s["elderly_only"] > 0,
+    legend.FLAG_LIVING_ALONE: lambda s: s["living_alone"] > 0,
+    legend.FLAG_PARTY: lambda s: s["party_families"] > 0,
+}
 
-_COUNT_THEMES = ((legend.THEME_ELDERLY_ONLY, "elderly_only"), (legend.THEME_LIVING_ALONE, "living_alone"),
-                 (legend.THEME_EVENTS, "open_events"), (legend.THEME_FINDINGS, "open_findings"))
+
+def style_table() -> dict[str, Any]:
+    """What the JS style function needs to turn codes into colours: the constant part of the layer's hideout."""
+    return {"themes": list(legend.THEMES), "palettes": {theme: list(PALETTES[theme]) for theme in legend.THEMES},
+            "flags": list(legend.FILTERS)}
 
 
-def theme_colors(status: pd.DataFrame) -> pd.DataFrame:
-    """One colour column per theme (legend.THEMES) for a `indicators.building_status` frame."""
+def theme_classes(status: pd.DataFrame) -> pd.DataFrame:
+    """One class-code column per theme (legend.THEMES order) for an `indicators.building_status` frame."""
     out = pd.DataFrame(index=status.index)
-    out[legend.THEME_STATUS] = colors.status_colors(status["status"])
-    for theme, column in ((legend.THEME_ELDERLY, "elderly_60"), (legend.THEME_PARTY, "party_families")):
+    try:
+        out[legend.THEME_STATUS] = [_STATUS_CODES[s] for s in status["status"]]
+    except KeyError as e:
+        raise ValueError(f"status: expected one of {', '.join(_STATUS_CODES)}, got {e.args[0]!r}") from None
+    for theme, column in _SHARE_THEMES:
         breaks, palette, _ = legend.THEME_CLASSES[theme]
-        out[theme] = colors.class_colors(colors.shares(status[column], status["households"]), breaks, palette)
+        codes = colors.classify(colors.shares(status[column], status["households"]), breaks)
+        out[theme] = np.where(codes < 0, len(palette), codes)      # no households: the no-data colour
     for theme, column in _COUNT_THEMES:
-        breaks, palette, _ = legend.THEME_CLASSES[theme]
-        out[theme] = colors.class_colors(status[column], breaks, palette)
-    return out
+        breaks, _, _ = legend.THEME_CLASSES[theme]
+        out[theme] = colors.classify(status[column], breaks)
+    return out[list(legend.THEMES)]
 
 
-def category_colors(counts: pd.DataFrame) -> dict[int, dict[str, str]]:
-    """building id → {"f:<category>": colour} from an `indicators.findings_by_category` frame (non-zero only)."""
-    if counts.empty:
-        return {}
-    breaks, palette, _ = legend.THEME_CLASSES[legend.THEME_FINDINGS]
-    shades = colors.class_colors(counts["n"], breaks, palette)
-    out: dict[int, dict[str, str]] = {}
-    for building_id, category, shade in zip(counts["building_id"], counts["category"], shades):
-        out.setdefault(int(building_id), {})[CATEGORY_KEY + str(category)] = shade
+def category_classes(counts: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """category → {building id: class code} of the open findings of that category, from an
+    `indicators.findings_by_category` frame (only non-zero buildings; ids as text, they become JSON keys)."""
+    breaks, _, _ = legend.THEME_CLASSES[legend.THEME_FINDINGS]
+    out: dict[str, dict[str, int]] = {}
+    for building_id, category, code in zip(counts["building_id"], counts["category"],
+                                           colors.classify(counts["n"], breaks)):
+        out.setdefault(str(category), {})[str(int(building_id))] = int(code)
     return out
 
 
 def building_flags(status: pd.DataFrame) -> list[list[str]]:
     """The legend.FILTERS codes that hold for each building of a `building_status` frame, in FILTERS order."""
-    tests = {
-        legend.FLAG_NOT_VERIFIED: (status["verified"] < status["households"]).to_numpy(),
-        legend.FLAG_MISMATCHES: (status["open_mismatches"] > 0).to_numpy(),
-        legend.FLAG_OPEN_ISSUES: (status["open_events"] > 0).to_numpy(),
-        legend.FLAG_ELDERLY_60: (status["elderly_60"] > 0).to_numpy(),
-        legend.FLAG_ELDERLY_ONLY: (status["elderly_only"] > 0).to_numpy(),
-        legend.FLAG_LIVING_ALONE: (status["living_alone"] > 0).to_numpy(),
-        legend.FLAG_PARTY: (status["party_families"] > 0).to_numpy(),
-    }
+    tests = {flag: np.asarray(rule(status)) for flag, rule in _FLAG_RULES.items()}
     return [[flag for flag in legend.FILTERS if tests[flag][i]] for i in range(len(status))]
+
+
+def flags_of(row: Mapping[str, Any]) -> list[str]:
+    """The legend.FILTERS codes that hold for one building (a row of `building_status` as a mapping)."""
+    return [flag for flag in legend.FILTERS if _FLAG_RULES[flag](row)]
+
+
+def flag_bits(status: pd.DataFrame) -> np.ndarray:
+    """Each building's flags as a bitmask: bit i set when legend.FILTERS[i] holds."""
+    bits = np.zeros(len(status), dtype=np.int64)
+    for i, flag in enumerate(legend.FILTERS):
+        bits |= np.asarray(_FLAG_RULES[flag](status), dtype=np.int64) << i
+    return bits
+
+
+def fill_color(properties: Mapping[str, Any], theme: str, category: str | None = None,
+               categories: Mapping[str, int] | None = None) -> str:
+    """The fill of a building feature in a theme: the same rule as the JS style function. For the findings theme
+    with a category, `categories` is that category's `category_classes` entry (a building without one: zero)."""
+    if theme not in PALETTES:
+        raise ValueError(f"theme: expected one of {', '.join(legend.THEMES)}, got {theme!r}")
+    if theme == legend.THEME_FINDINGS and category:
+        code = (categories or {}).get(str(properties["id"]), 0)
+    else:
+        code = int(properties[P_CLASSES][legend.THEMES.index(theme)])
+    return PALETTES[theme][code]
 
 
 def buildings_geojson(session: Session, community_id: int, *, status: pd.DataFrame | None = None,
                       visible: Collection[int] | None = None, offset: str | None = None,
-                      as_of: dt.date | None = None, categories: pd.DataFrame | None = None) -> dict[str, Any]:
+                      as_of: dt.date | None = None, details: bool = False) -> dict[str, Any]:
     """FeatureCollection of the community's buildings (only `visible` ids when given), id = building id.
 
-    `categories` is an `indicators.findings_by_category` frame (computed when not given).
+    `details` adds DETAIL_COLUMNS to the properties. (Per-category codes are not in the features:
+    `category_classes`.)
     """
     rows = session.execute(select(models.Building.id, models.Building.label, models.Building.geom_wkb)
                            .where(models.Building.community_id == community_id)
@@ -85,19 +141,27 @@ def buildings_geojson(session: Session, community_id: int, *, status: pd.DataFra
         frame = frame[frame["building_id"].isin(list(visible))]
     if status is None:
         status = indicators.building_status(session, community_id, as_of=as_of)
-    if categories is None:
-        categories = indicators.findings_by_category(session, community_id)
     frame = frame.merge(status, on="building_id", how="left").reset_index(drop=True)
     frame["label"] = frame["label"].where(frame["label"].notna(), frame["number"])
-    palette = theme_colors(frame)
-    per_category = category_colors(categories)
-    flags = building_flags(frame)
+    classes = ["".join(map(str, codes)) for codes in theme_classes(frame).to_numpy()]
+    bits = flag_bits(frame)
+    details_rows = frame[list(DETAIL_COLUMNS)].to_dict("records") if details else None
     properties = []
-    for i, (record, color_row) in enumerate(zip(frame[list(PROPERTY_COLUMNS)].to_dict("records"),
-                                                palette.to_dict("records"))):
-        record["colors"] = {**color_row, **per_category.get(int(frame["building_id"].iat[i]), {})}
-        record["flags"] = flags[i]
-        properties.append(record)
+    for i, (building_id, number, grid_id, mismatches, events) in enumerate(zip(
+            frame["building_id"], frame["number"], frame["grid_id"], frame["open_mismatches"],
+            frame["open_events"])):
+        p: dict[str, Any] = {P_NUMBER: number, P_CLASSES: classes[i]}
+        # what is zero or missing stays out: the JS reads an absent key as none
+        if not pd.isna(grid_id):
+            p[P_GRID] = int(grid_id)
+        if bits[i]:
+            p[P_FLAGS] = int(bits[i])
+        if mismatches:
+            p[P_MISMATCHES] = int(mismatches)
+        if events:
+            p[P_EVENTS] = int(events)
+        if details_rows is not None:
+            p.update(details_rows[i])
+        properties.append(p)
     return geojson.feature_collection(geojson.geometries_from_wkb(frame["geom_wkb"]), frame["building_id"].tolist(),
                                       properties, offset=offset)
-

@@ -142,3 +142,41 @@ def issue_sizes(age_days: Iterable[float]) -> list[int]:
     """Marker diameter (px) of open events by age in days (ISSUE_AGE_BREAKS); unknown age → the smallest."""
     classes = classify(age_days, ISSUE_AGE_BREAKS)
     return [ISSUE_SIZES[max(int(c), 0)] for c in classes]
+
+
+#: The comparison map's sequential palette (ColorBrewer YlGnBu, 5 classes): dark = more, whatever the indicator.
+SEQUENTIAL_COLORS: Final = ("#ffffcc", "#a1dab4", "#41b6c4", "#2c7fb8", "#253494")
+
+
+def sequential_breaks(values: Iterable[float], n_classes: int = len(SEQUENTIAL_COLORS)) -> tuple[float, ...]:
+    """Inner class breaks of equal width over the range of the known values, rounded to one more digit than the
+    class width needs; () when there are fewer than two distinct values.
+
+    Unlike the fixed breaks above, these follow the data: the comparison map shows one indicator of any unit at a
+    time (shares, counts, days), and what it must show is how the communities of one street differ."""
+    if n_classes < 1:
+        raise ValueError(f"n_classes: expected at least 1, got {n_classes}")
+    arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values, dtype=float)
+    arr = arr[~np.isnan(arr)]
+    if arr.size == 0 or arr.min() == arr.max() or n_classes == 1:
+        return ()
+    lo, hi = float(arr.min()), float(arr.max())
+    step = (hi - lo) / n_classes
+    decimals = int(-np.floor(np.log10(step))) + 1
+    inner = np.round(lo + step * np.arange(1, n_classes), decimals)
+    return tuple(float(b) for b in np.unique(inner) if lo < b <= hi)
+
+
+def sequential_palette(n: int) -> list[str]:
+    """`n` colours of SEQUENTIAL_COLORS, spread from light to dark (1 → the middle colour)."""
+    if not 1 <= n <= len(SEQUENTIAL_COLORS):
+        raise ValueError(f"n: expected 1..{len(SEQUENTIAL_COLORS)}, got {n}")
+    if n == 1:
+        return [SEQUENTIAL_COLORS[len(SEQUENTIAL_COLORS) // 2]]
+    picks = np.round(np.linspace(0, len(SEQUENTIAL_COLORS) - 1, n)).astype(int)
+    return [SEQUENTIAL_COLORS[i] for i in picks]
+
+
+def sequential_colors(values: Iterable[float], breaks: Sequence[float]) -> list[str]:
+    """Colour of each value by its class among `breaks` (from `sequential_breaks`); NaN → NO_DATA_COLOR."""
+    return class_colors(values, breaks, sequential_palette(len(breaks) + 1))

@@ -5,8 +5,9 @@ map class drops every default JS/CSS link and the page gets the vendored Leaflet
 npm package `leaflet`, BSD-2-Clause) inlined, its images as data: URIs. The result opens from a USB stick on a
 computer without internet: no tiles (the community outline and grids are the base map), no remote references.
 
-Input is `dashboard.views.map_data` output (already styled per theme by `layers.buildings`): this module only
-lays it out, so the export shows exactly the colours of the screen.
+Input is `dashboard.views.map_data(..., details=True)` output (buildings carry class codes, `layers.buildings`,
+and the counts for the tooltips): this module only lays it out, with the colour rule of the screen's style
+function (`buildings.fill_color`), so the export shows exactly the colours of the screen.
 """
 from __future__ import annotations
 
@@ -59,18 +60,12 @@ def remote_references(page: str) -> list[str]:
     return [m.group(0) for m in REMOTE_REFERENCE.finditer(page)]
 
 
-def _fill_key(theme: str, category: str | None) -> str:
-    if theme == legend.THEME_FINDINGS and category:
-        return buildings.CATEGORY_KEY + category
-    return theme
-
-
-def building_style(properties: Mapping[str, Any], theme: str, category: str | None = None) -> dict[str, Any]:
-    """The Leaflet path style of one building feature for a theme (the same rules as assets/gridmap.js)."""
-    fill = (properties.get("colors") or {}).get(_fill_key(theme, category))
-    if fill is None:
-        fill = buildings.ZERO_FINDINGS_COLOR if theme == legend.THEME_FINDINGS else colors.NO_DATA_COLOR
-    mismatch = theme == legend.THEME_STATUS and (properties.get("open_mismatches") or 0) > 0
+def building_style(properties: Mapping[str, Any], theme: str, category: str | None = None,
+                   categories: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """The Leaflet path style of one building feature for a theme (the same rules as assets/gridmap.js);
+    `categories` are the chosen category's codes (`buildings.category_classes`)."""
+    fill = buildings.fill_color(properties, theme, category, categories)
+    mismatch = theme == legend.THEME_STATUS and (properties.get(buildings.P_MISMATCHES) or 0) > 0
     return {"fillColor": fill, "fillOpacity": 0.92, "color": colors.MISMATCH_COLOR if mismatch else "#ffffff",
             "weight": 3 if mismatch else 1.2, "opacity": 1}
 
@@ -118,8 +113,12 @@ def map_html(data: Mapping[str, Any], *, theme: str = legend.THEME_STATUS, categ
         tooltip=folium.GeoJsonTooltip(fields=["name", "percent"], aliases=["", "%"])).add_to(m)
     captions = {"label": "", "households": "住户", "verified": "已核实", "open_mismatches": "有出入",
                 "open_events": "未办结事件", **labels.get("tooltip", {})}
+    # the counts are in the features only with `map_data(..., details=True)`; without, the tooltip is the number
+    first = next(iter(data["buildings"]["features"]), {}).get("properties", {})
+    captions = {k: v for k, v in captions.items() if k in first} or {buildings.P_NUMBER: ""}
+    chosen = data.get("category_classes", {}).get(category or "")
     folium.GeoJson(data["buildings"], name="buildings",
-                   style_function=lambda f: building_style(f["properties"], theme, category),
+                   style_function=lambda f: building_style(f["properties"], theme, category, chosen),
                    tooltip=folium.GeoJsonTooltip(fields=list(captions), aliases=list(captions.values()))).add_to(m)
     for feature in data.get("issues", {}).get("features", []):
         lon, lat = feature["geometry"]["coordinates"]

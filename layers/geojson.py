@@ -7,11 +7,13 @@ cannot express it and layers must not depend on loaders (which own the inverse u
 """
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import geobuf
 import numpy as np
 import pandas as pd
 import shapely
@@ -107,6 +109,21 @@ def feature_collection(geoms: Sequence[Any], ids: Sequence[Any], properties: Seq
         props["id"] = fid
         features.append({"type": "Feature", "id": fid, "geometry": json.loads(text), "properties": props})
     return {"type": "FeatureCollection", "features": features}
+
+
+def to_geobuf(collection: Mapping[str, Any], *, precision: int = PRECISION) -> str:
+    """A FeatureCollection as base64 geobuf, the `data` of a dash-leaflet GeoJSON with `format="geobuf"`.
+
+    Geobuf stores coordinates as integer deltas and drops the closing vertex of a ring: a building footprint costs
+    about half the gzipped bytes of GeoJSON text, and 6 decimals hardly more than 5. Each feature keeps its id in
+    properties.id (what dash-leaflet's click events and the style functions read); the top-level id, the same
+    number again, is left out. An empty collection has no geobuf form (it decodes as nothing): send the GeoJSON.
+    """
+    if not collection.get("features"):
+        raise ValueError("collection: expected at least one feature for geobuf, got none (send it as GeoJSON)")
+    slim = {"type": "FeatureCollection",
+            "features": [{k: v for k, v in f.items() if k != "id"} for f in collection["features"]]}
+    return base64.b64encode(geobuf.encode(slim, precision)).decode("ascii")
 
 
 def frame_to_geojson(frame: pd.DataFrame, *, id_column: str, geometry: str = "geometry",

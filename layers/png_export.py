@@ -14,7 +14,7 @@ from typing import Any
 import geopandas as gpd
 
 from geodata import schema
-from layers import colors, folium_export, legend
+from layers import buildings, colors, folium_export, legend
 
 #: Font families tried, in order, for Chinese labels.
 CJK_FONTS = ("Noto Sans CJK SC", "Noto Serif CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei",
@@ -71,11 +71,12 @@ def map_png(data: Mapping[str, Any], *, theme: str = legend.THEME_STATUS, catego
         features = data["buildings"]["features"]
         if features:
             frame = gpd.GeoDataFrame.from_features(features, crs=schema.STORE_CRS)
-            styles = [folium_export.building_style(f["properties"], theme, category) for f in features]
+            chosen = data.get("category_classes", {}).get(category or "")
+            styles = [folium_export.building_style(f["properties"], theme, category, chosen) for f in features]
             frame.plot(ax=ax, color=[s["fillColor"] for s in styles], edgecolor=[s["color"] for s in styles],
                        linewidth=[1.6 if s["weight"] > 2 else 0.4 for s in styles])
             for f, point in zip(features, frame.geometry.representative_point()):
-                ax.annotate(str(f["properties"].get("number") or ""), (point.x, point.y), ha="center",
+                ax.annotate(str(f["properties"].get(buildings.P_NUMBER) or ""), (point.x, point.y), ha="center",
                             va="center", fontsize=6, color="#1f2933")
         issues = data.get("issues", {}).get("features") or []
         if issues:

@@ -271,3 +271,117 @@ def test_building_status_of_one_building_equals_its_row(session, built_store):
         one = indicators.building_status(session, built.community_id, as_of=AS_OF, building_id=bid)
         assert len(one) == 1
         assert one.set_index("building_id").loc[bid].to_dict() == whole.loc[bid].to_dict()
+
+
+# --- the building page's fast path against the pandas implementation it replaced ---------------------
+
+def _reference_flat_table(session, building_id, as_of):
+    """`flat_table` as it was before `building_register` (community-style pandas over the shared helpers): the
+    oracle the plain-Python version must match exactly."""
+    flats = pd.DataFrame(
+        session.execute(select(models.Flat.id, models.Flat.unit, models.Flat.floor, models.Flat.room)
+                        .where(models.Flat.building_id == building_id)
+                        .order_by(models.Flat.unit, models.Flat.floor, models.Flat.room)).all(),
+        columns=["flat_id", "unit", "floor", "room"])
+    households = indicators._household_frame(session, building_id=building_id, as_of=as_of).sort_values(
+        "household_id")
+    per_flat = (households.groupby("flat_id")
+                .agg(household_id=("household_id", "first"), households=("household_id", "size"),
+                     head_name=("head_name", "first"), persons=("persons", "sum"), verified=("verified", "sum"),
+                     elderly_only=("elderly_only", "any"), living_alone=("living_alone", "any"),
+                     party=("party", "any")))
+    findings = indicators._open_findings_per_flat(session, building_id=building_id).set_index("flat_id")
+    events = indicators._open_events(session, building_id=building_id, per="flat").set_index("key")["n"]
+    frame = flats.join(per_flat, on="flat_id")
+    frame["household_id"] = frame["household_id"].astype("Int64")
+    frame[["households", "persons", "verified"]] = (frame[["households", "persons", "verified"]]
+                                                    .fillna(0).astype(int))
+    for flag in (indicators.B_ELDERLY_ONLY, indicators.B_LIVING_ALONE, indicators.B_PARTY):
+        frame[flag] = frame[flag].astype("boolean").fillna(False).astype(bool)
+    n_findings = frame["flat_id"].map(findings["n"]).fillna(0).astype(int)
+    n_mismatches = frame["flat_id"].map(findings["mismatches"]).fillna(0).astype(int)
+    frame[indicators.B_FINDING] = (n_findings > 0) & (n_mismatches == 0)
+    frame[indicators.B_MISMATCH] = n_mismatches > 0
+    frame[indicators.B_OPEN_ISSUE] = frame["flat_id"].map(events).fillna(0).astype(int) > 0
+    frame["vacant"] = frame["households"] == 0
+    frame["head_name"] = frame["head_name"].astype(object).where(frame["head_name"].notna(), None)
+    frame["status"] = indicators._statuses(frame["households"], frame["verified"], n_mismatches)
+    frame["badges"] = [tuple(b for b in indicators.BADGES if row[b])
+                       for _, row in frame[list(indicators.BADGES)].iterrows()]
+    return frame[list(indicators.FLAT_TABLE_COLUMNS)].reset_index(drop=True)
+
+
+def _awkward_data(session, built):
+    """Every path a finding or an event can take to a flat, plus the cases the plain-Python version could get wrong:
+    findings reaching a flat through a person or a checkpoint registration only, a finding whose own flat is in
+    another building than its household, one filed under the other community, a building-level event, an event of
+    one building at another building's flat, a flat with two households (the first without a name), inactive rows
+    and verification on the reference day itself."""
+    ids, flats, hhs = built.building_ids, built.flat_ids, built.household_ids
+    person = session.scalars(select(models.Person).where(models.Person.household_id == hhs[("3", 2, "201")])).first()
+    registration = models.CheckpointRegistration(community_id=built.community_id, name="赵六", id_status=schema.ID_OK,
+                                                 flat_id=flats[("4", 1, "301")], role=schema.CP_TENANT)
+    session.add(registration)
+    session.flush()
+    session.get(models.Household, hhs[("2", 1, "201")]).head_name = None
+    shared = models.Household(flat_id=flats[("2", 1, "201")], head_name="租客甲", residence_status=schema.RES_RENTED)
+    session.add(shared)
+    session.flush()
+    session.add(models.Person(household_id=shared.id, name="租客甲", relation=schema.HEAD_RELATION,
+                              birth_date=dt.date(1950, 1, 1), id_status=schema.ID_OK, political_status="01"))
+    session.get(models.Household, hhs[("2", 1, "202")]).verified_at = AS_OF
+    session.get(models.Household, hhs[("2", 1, "301")]).verified_at = AS_OF + dt.timedelta(days=1)
+    session.get(models.Household, hhs[("1", 2, "101")]).active = False
+    f = models.Finding
+    session.add_all([
+        f(community_id=built.community_id, category=schema.F_ID_INVALID, person_id=person.id),
+        f(community_id=built.community_id, category=schema.F_PRESENT_UNREGISTERED, checkpoint_id=registration.id),
+        f(community_id=built.community_id, category=schema.F_CONFIRM_PARTY, household_id=hhs[("3", 1, "201")],
+          flat_id=flats[("4", 1, "102")]),
+        f(community_id=built.other_community_id, category=schema.F_TENANT_CHANGED, flat_id=flats[("1", 1, "201")]),
+        f(community_id=built.community_id, category=schema.F_CONFIRM_ELDERLY, household_id=hhs[("1", 1, "202")]),
+        f(community_id=built.community_id, category=schema.F_ID_INVALID, flat_id=flats[("2", 2, "101")],
+          status=schema.FINDING_CLOSED),
+    ])
+    e = models.Event
+    session.add_all([
+        e(community_id=built.community_id, building_id=ids["2"], category=schema.EC_SAFETY, description="楼道堆物",
+          state=schema.E_REPORTED),
+        e(community_id=built.community_id, building_id=ids["3"], flat_id=flats[("4", 1, "201")],
+          category=schema.EC_DISPUTE, description="邻里纠纷", state=schema.E_REPORTED),
+        e(community_id=built.community_id, flat_id=flats[("1", 2, "302")], category=schema.EC_REPAIR,
+          description="门锁坏了", state=schema.E_REPORTED),
+        e(community_id=built.other_community_id, flat_id=flats[("3", 3, "601")], category=schema.EC_OTHER,
+          description="其他", state=schema.E_REPORTED),
+    ])
+    session.flush()
+
+
+@pytest.mark.parametrize("as_of", [AS_OF, dt.date(1990, 1, 1), dt.date(2045, 6, 30)])
+def test_building_register_equals_the_pandas_version(session, built_store, as_of):
+    _, built = built_store
+    _awkward_data(session, built)
+    for community_id in (built.community_id, built.other_community_id):
+        whole = indicators.building_status(session, community_id, as_of=as_of)
+        for expected in whole.to_dict("records"):
+            building_id = expected["building_id"]
+            status, rows = indicators.building_register(session, building_id, as_of=as_of)
+            expected["grid_id"] = None if pd.isna(expected["grid_id"]) else expected["grid_id"]
+            assert status == expected, building_id
+            reference = _reference_flat_table(session, building_id, as_of)
+            pd.testing.assert_frame_equal(indicators.flat_table(session, building_id, as_of=as_of), reference)
+            assert [r["flat_id"] for r in rows] == reference["flat_id"].tolist()
+    with pytest.raises(LookupError):
+        indicators.building_register(session, 99999, as_of=as_of)
+
+
+def test_building_register_uses_few_queries(session, built_store):
+    _, built = built_store
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(session.get_bind(), "before_cursor_execute", listener)
+    try:
+        indicators.building_register(session, built.building_ids["3"], as_of=AS_OF)
+    finally:
+        event.remove(session.get_bind(), "before_cursor_execute", listener)
+    assert len(statements) == 5

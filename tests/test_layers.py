@@ -1,9 +1,11 @@
 """layers: colour classes, legends, the GeoJSON step (rounding, ids, GCJ-02, reprojection) and the map layers."""
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -14,7 +16,7 @@ import shapely
 from pyproj import Transformer
 from sqlalchemy.orm import Session
 
-from geodata import indicators, schema, store
+from geodata import indicators, models, schema, store
 from layers import basemap, buildings, colors, communities, folium_export, geojson, grids, legend, markers, png_export
 from tests import factories
 
@@ -142,6 +144,19 @@ def test_frame_to_geojson_reprojects_once_and_reads_wkb():
     assert fc["features"][0]["geometry"] == {"type": "Point", "coordinates": [120.0, 31.5]}
 
 
+def test_geobuf_round_trip_keeps_ids_properties_and_coordinates():
+    import geobuf
+    geoms = [shapely.box(119.965, 31.812, 119.9656, 31.8121), shapely.Point(119.123456, 31.654321)]
+    fc = geojson.feature_collection(geoms, [7, 8], [{"n": "12A", "c": "0123450", "f": 5}, {"n": "3", "c": "1"}])
+    decoded = geobuf.decode(base64.b64decode(geojson.to_geobuf(fc)))
+    assert [f["properties"] for f in decoded["features"]] == [f["properties"] for f in fc["features"]]
+    assert all("id" not in f for f in decoded["features"])          # the id travels once, in properties.id
+    for got, sent in zip(decoded["features"], fc["features"]):
+        assert shapely.geometry.shape(got["geometry"]).equals_exact(shapely.geometry.shape(sent["geometry"]), 1e-9)
+    with pytest.raises(ValueError, match="at least one feature"):
+        geojson.to_geobuf({"type": "FeatureCollection", "features": []})
+
+
 def test_bounds():
     fc = geojson.feature_collection([shapely.box(1, 2, 3, 4), shapely.Point(5, 0)], ["a", "b"])
     assert geojson.bounds(fc) == [[0.0, 1.0], [4.0, 5.0]]
@@ -159,31 +174,101 @@ def built(tmp_path):
     engine.dispose()
 
 
-def test_buildings_layer_carries_status_and_a_colour_per_theme(built):
+def _flags(properties):
+    return [f for i, f in enumerate(legend.FILTERS) if properties.get(buildings.P_FLAGS, 0) >> i & 1]
+
+
+def test_buildings_layer_carries_codes_and_the_palettes_turn_them_into_colours(built):
     session, b = built
     fc = buildings.buildings_geojson(session, b.community_id, as_of=factories.AS_OF)
     assert sorted(f["id"] for f in fc["features"]) == sorted(b.building_ids.values())
-    by_number = {f["properties"]["number"]: f["properties"] for f in fc["features"]}
+    assert all(f["properties"]["id"] == f["id"] for f in fc["features"])     # what clickData exposes
+    by_number = {f["properties"][buildings.P_NUMBER]: f["properties"] for f in fc["features"]}
     three = by_number["3"]
+    fill = buildings.fill_color
     # nobody verified yet: the fill says "not started"; the open mismatch is the second channel (outline, flag)
-    assert three["status"] == schema.V_NOT_STARTED and three["open_findings"] == three["open_mismatches"] == 1
-    assert set(three["colors"]) == set(legend.THEMES) | {buildings.CATEGORY_KEY + schema.F_ABSENT_REGISTERED}
-    assert three["colors"][legend.THEME_STATUS] == colors.STATUS_COLORS[schema.V_NOT_STARTED]
-    assert three["colors"][legend.THEME_FINDINGS] == colors.FINDING_COLORS[1]
-    assert three["colors"]["f:absent_registered"] == colors.FINDING_COLORS[1]
-    assert legend.FLAG_MISMATCHES in three["flags"] and legend.FLAG_NOT_VERIFIED in three["flags"]
-    assert legend.FLAG_MISMATCHES not in by_number["1"]["flags"]
-    assert legend.FLAG_NOT_VERIFIED not in by_number["1"]["flags"]        # every household verified
-    assert legend.FLAG_OPEN_ISSUES in by_number["4"]["flags"]
-    assert by_number["1"]["colors"][legend.THEME_STATUS] == colors.STATUS_COLORS[schema.V_VERIFIED]
-    assert by_number["4"]["colors"][legend.THEME_EVENTS] == colors.EVENT_COLORS[1]
+    assert fill(three, legend.THEME_STATUS) == colors.STATUS_COLORS[schema.V_NOT_STARTED]
+    assert three[buildings.P_MISMATCHES] == 1
+    assert fill(three, legend.THEME_FINDINGS) == colors.FINDING_COLORS[1]
+    # one category's codes come apart from the features (the hideout of the chosen category)
+    per_category = buildings.category_classes(indicators.findings_by_category(session, b.community_id))
+    absent = per_category[schema.F_ABSENT_REGISTERED]
+    assert absent == {str(b.building_ids["3"]): 1} and schema.F_OWNER_CHANGED not in per_category
+    assert fill(three, legend.THEME_FINDINGS, schema.F_ABSENT_REGISTERED, absent) == colors.FINDING_COLORS[1]
+    assert fill(three, legend.THEME_FINDINGS, schema.F_OWNER_CHANGED, {}) == colors.FINDING_COLORS[0]
+    assert fill(by_number["1"], legend.THEME_FINDINGS, schema.F_ABSENT_REGISTERED, absent) == colors.FINDING_COLORS[0]
+    assert legend.FLAG_MISMATCHES in _flags(three) and legend.FLAG_NOT_VERIFIED in _flags(three)
+    assert legend.FLAG_MISMATCHES not in _flags(by_number["1"])
+    assert legend.FLAG_NOT_VERIFIED not in _flags(by_number["1"])        # every household verified
+    assert legend.FLAG_OPEN_ISSUES in _flags(by_number["4"]) and by_number["4"][buildings.P_EVENTS] == 1
+    assert fill(by_number["1"], legend.THEME_STATUS) == colors.STATUS_COLORS[schema.V_VERIFIED]
+    assert fill(by_number["4"], legend.THEME_EVENTS) == colors.EVENT_COLORS[1]
+    assert three[buildings.P_GRID] == b.grid_ids[1]
+    # codes, not colours: no colour string, no counts, no label travels with the page
+    assert all("#" not in json.dumps(f["properties"]) for f in fc["features"])
+    assert set().union(*(f["properties"] for f in fc["features"])) <= {
+        "id", buildings.P_NUMBER, buildings.P_GRID, buildings.P_CLASSES, buildings.P_FLAGS, buildings.P_MISMATCHES,
+        buildings.P_EVENTS}
+    # the exports ask for the label and the counts under their names
+    detailed = buildings.buildings_geojson(session, b.community_id, as_of=factories.AS_OF, details=True)
+    three = next(f["properties"] for f in detailed["features"] if f["id"] == b.building_ids["3"])
+    assert three["label"] == "兰翔新村3幢" and three["status"] == schema.V_NOT_STARTED
+    assert three["open_findings"] == three["open_mismatches"] == 1
     share = three["elderly_60"] / three["households"]
-    assert three["colors"][legend.THEME_ELDERLY] == colors.class_colors([share], colors.ELDERLY_BREAKS,
-                                                                        colors.ELDERLY_COLORS)[0]
-    assert three["label"] == "兰翔新村3幢"
+    assert fill(three, legend.THEME_ELDERLY) == colors.class_colors([share], colors.ELDERLY_BREAKS,
+                                                                    colors.ELDERLY_COLORS)[0]
     # stored geometry, rounded, not shifted
     geom = shapely.geometry.shape(next(f for f in fc["features"] if f["id"] == b.building_ids["1"])["geometry"])
     assert geom.bounds == pytest.approx(factories._building_box(0, 0).bounds, abs=1e-6)
+
+
+def test_theme_codes_decode_to_the_colour_of_each_value(built):
+    """Every theme's code, through the palette, is the colour `layers.colors` gives the building's value."""
+    session, b = built
+    session.add(models.Finding(community_id=b.community_id, category=schema.F_CONFIRM_PARTY,
+                               household_id=b.household_ids[("4", 1, "202")]))
+    session.flush()
+    status = indicators.building_status(session, b.community_id, as_of=factories.AS_OF)
+    empty = status.iloc[[0]].assign(building_id=0, households=0, verified=0, elderly_60=0, party_families=0)
+    status = pd.concat([status, empty], ignore_index=True)      # a building without households: no-data colour
+    codes = buildings.theme_classes(status)
+    assert list(codes.columns) == list(legend.THEMES)
+    for row, code_row in zip(status.to_dict("records"), codes.to_dict("records")):
+        properties = {buildings.P_CLASSES: "".join(str(code_row[t]) for t in legend.THEMES)}
+        assert buildings.fill_color(properties, legend.THEME_STATUS) == colors.status_color(row["status"])
+        for theme, column in ((legend.THEME_ELDERLY, "elderly_60"), (legend.THEME_PARTY, "party_families")):
+            breaks, palette, _ = legend.THEME_CLASSES[theme]
+            expected = colors.class_colors(colors.shares([row[column]], [row["households"]]), breaks, palette)[0]
+            assert buildings.fill_color(properties, theme) == expected
+        for theme, column in ((legend.THEME_ELDERLY_ONLY, "elderly_only"), (legend.THEME_LIVING_ALONE,
+                                                                            "living_alone"),
+                              (legend.THEME_EVENTS, "open_events"), (legend.THEME_FINDINGS, "open_findings")):
+            breaks, palette, _ = legend.THEME_CLASSES[theme]
+            assert buildings.fill_color(properties, theme) == colors.class_colors([row[column]], breaks, palette)[0]
+    assert buildings.fill_color({"id": 1, buildings.P_CLASSES: "0000000"},
+                                legend.THEME_ELDERLY) == colors.ELDERLY_COLORS[0]
+    assert codes.iloc[-1][legend.THEME_ELDERLY] == len(colors.ELDERLY_COLORS)      # no households
+    assert buildings.flag_bits(status).tolist() == [
+        sum(1 << legend.FILTERS.index(f) for f in flags) for flags in buildings.building_flags(status)]
+    assert [buildings.flags_of(r) for r in status.to_dict("records")] == buildings.building_flags(status)
+    with pytest.raises(ValueError, match="status: expected one of"):
+        buildings.theme_classes(status.assign(status="done"))
+    with pytest.raises(ValueError, match="theme: expected one of"):
+        buildings.fill_color(properties, "weather")
+
+
+def test_style_table_is_what_the_js_reads():
+    table = buildings.style_table()
+    assert table["themes"] == list(legend.THEMES) and table["flags"] == list(legend.FILTERS)
+    assert set(table["palettes"]) == set(legend.THEMES)
+    assert all(1 < len(p) <= 10 for p in table["palettes"].values())          # one digit per class
+    assert table["palettes"][legend.THEME_STATUS] == [colors.STATUS_COLORS[s] for s in colors.STATUS_ORDER]
+    assert table["palettes"][legend.THEME_EVENTS] == [*colors.EVENT_COLORS, colors.NO_DATA_COLOR]
+    json.dumps(table)
+    js = (Path(buildings.__file__).resolve().parents[1] / "dashboard" / "assets" / "gridmap.js").read_text()
+    for key in ("p.c", "p.f", "p.m", "p.e", "p.g", "p.n", "p.id", "h.palettes", "h.themes", "h.categoryClasses",
+                "h.flags"):
+        assert key in js, key
 
 
 def test_buildings_layer_visible_subset_and_given_status(built):
@@ -227,14 +312,17 @@ def test_building_flags_follow_the_counts():
     assert set(legend.GLYPH_FLAGS) <= set(legend.FILTERS)
 
 
-def test_category_colours_only_for_present_categories():
+def test_category_classes_only_for_present_categories():
     counts = pd.DataFrame({"building_id": [1, 1, 2], "category": ["absent_registered", "confirm_elderly",
                                                                    "absent_registered"], "n": [1, 12, 4]})
-    got = buildings.category_colors(counts)
-    assert got == {1: {"f:absent_registered": colors.FINDING_COLORS[1], "f:confirm_elderly": colors.FINDING_COLORS[4]},
-                   2: {"f:absent_registered": colors.FINDING_COLORS[2]}}
-    assert buildings.category_colors(counts.iloc[0:0]) == {}
-    assert buildings.ZERO_FINDINGS_COLOR == colors.FINDING_COLORS[0]
+    got = buildings.category_classes(counts)
+    assert got == {"absent_registered": {"1": 1, "2": 2}, "confirm_elderly": {"1": 4}}
+    assert buildings.category_classes(counts.iloc[0:0]) == {}
+    json.dumps(got)
+    props = {"id": 1, buildings.P_CLASSES: "0000000"}
+    assert buildings.fill_color(props, legend.THEME_FINDINGS, "confirm_elderly",
+                                got["confirm_elderly"]) == colors.FINDING_COLORS[4]
+    assert buildings.fill_color(props, legend.THEME_FINDINGS, "new_member", None) == colors.FINDING_COLORS[0]
 
 
 def test_issue_colours_sizes_and_legends():
@@ -298,7 +386,7 @@ def _map_data(session, b):
     from geodata import access
     scope = access.Scope("t", schema.ROLE_COMMUNITY_ADMIN, frozenset({b.street_id}), frozenset({b.community_id}),
                          None, True, True)
-    return views.map_data(session, scope, b.community_id, as_of=factories.AS_OF)
+    return views.map_data(session, scope, b.community_id, as_of=factories.AS_OF, details=True)   # as export_map
 
 
 def test_folium_export_is_standalone_and_offline(built):
@@ -319,13 +407,16 @@ def test_folium_export_is_standalone_and_offline(built):
 
 
 def test_building_style_matches_the_js_rules():
-    props = {"colors": {"status": "#111111", "findings": "#222222", "f:owner_changed": "#333333"},
-             "open_mismatches": 2}
+    props = {"id": 7, buildings.P_CLASSES: "1000004", buildings.P_MISMATCHES: 2}
+    owner_changed = {"7": 3}
     assert folium_export.building_style(props, "status")["color"] == colors.MISMATCH_COLOR
-    assert folium_export.building_style(props, "findings")["fillColor"] == "#222222"
-    assert folium_export.building_style(props, "findings", "owner_changed")["fillColor"] == "#333333"
-    assert folium_export.building_style(props, "findings", "new_member")["fillColor"] == colors.FINDING_COLORS[0]
-    assert folium_export.building_style({**props, "open_mismatches": 0}, "status")["color"] == "#ffffff"
+    assert folium_export.building_style(props, "status")["fillColor"] == colors.STATUS_COLORS[colors.STATUS_ORDER[1]]
+    assert folium_export.building_style(props, "findings")["fillColor"] == colors.FINDING_COLORS[4]
+    assert folium_export.building_style(props, "findings", "owner_changed",
+                                        owner_changed)["fillColor"] == colors.FINDING_COLORS[3]
+    assert folium_export.building_style(props, "findings", "new_member", {})["fillColor"] == colors.FINDING_COLORS[0]
+    no_mismatch = {k: v for k, v in props.items() if k != buildings.P_MISMATCHES}
+    assert folium_export.building_style(no_mismatch, "status")["color"] == "#ffffff"
 
 
 @pytest.mark.parametrize("font", [True, None])

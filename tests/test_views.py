@@ -81,6 +81,23 @@ def test_map_data_is_scoped(env):
         assert views.map_data(s, scopes["street"], built.community_id) is not None   # aggregates
 
 
+def test_category_classes_travel_apart_and_are_scoped(env):
+    engine, built, scopes = env
+    b3 = str(built.building_ids["3"])
+    with Session(engine) as s:
+        data = views.map_data(s, scopes["admin"], built.community_id, as_of=factories.AS_OF)
+        assert data["category_classes"] == {schema.F_ABSENT_REGISTERED: {b3: 1}}
+        assert views.category_classes(s, scopes["admin"], built.community_id, schema.F_ABSENT_REGISTERED) == {b3: 1}
+        assert views.category_classes(s, scopes["admin"], built.community_id, schema.F_OWNER_CHANGED) == {}
+        assert views.category_classes(s, scopes["admin"], built.community_id, None) == {}
+        assert views.category_classes(s, scopes["other"], built.community_id, schema.F_ABSENT_REGISTERED) is None
+        worker1 = access.Scope("w1", schema.ROLE_GRID_WORKER, scopes["worker"].street_ids,
+                               scopes["worker"].community_ids, frozenset({built.grid_ids[0]}), True, False)
+        assert views.category_classes(s, worker1, built.community_id, schema.F_ABSENT_REGISTERED) == {}
+    assert all("k" not in f["properties"] and "categories" not in f["properties"]
+               for f in data["buildings"]["features"])
+
+
 def test_map_data_offset_for_gaode_tiles(env):
     engine, built, scopes = env
     settings = load_settings(env={}, tiles="gaode")
@@ -360,7 +377,7 @@ def test_building_hideout_resolves_the_grid_code():
     state = views.parse_map_query("?layer=findings&cat=absent_registered&grid=32041100300702&b=3")
     hideout = views.building_hideout(state, grids)
     assert hideout == {"theme": "findings", "category": "absent_registered", "only": [], "grid": 7,
-                       "selected": 3, "zero": colors.FINDING_COLORS[0]}
+                       "selected": 3}
     assert views.building_hideout(views.parse_map_query("?grid=999"), grids)["grid"] is None
 
 

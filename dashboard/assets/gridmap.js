@@ -1,32 +1,47 @@
 /* Grid Map: the map's style functions, read by dash-leaflet through {"variable": "gridmap.<name>"}.
- * Colours, flags and classes are computed in Python (layers.colors, layers.buildings) and travel in each
- * feature's properties; these functions only pick them according to the layer's `hideout` (theme, category,
- * filters, grid, selection), so restyling never sends geometry again. Keep this file small: all logic that can
- * be tested in Python lives there. */
+ * Colours, flags and classes are computed in Python (layers.colors, layers.buildings): a building feature carries
+ * small codes (see layers/buildings.py: c = one class digit per theme, f = flag bits, m / e = mismatch and event
+ * counts) and the layer's `hideout` carries the palettes once (and the chosen finding category's codes); these
+ * functions only pick them according to the hideout (theme, category, filters, grid, selection), so restyling
+ * never sends geometry again. Keep this file small: all logic that can be tested in Python lives there
+ * (layers.buildings.fill_color is styleBuilding's fill rule). */
 window.gridmap = Object.assign({}, window.gridmap, {
     _esc: function (s) {
         return String(s === null || s === undefined ? "" : s).replace(/[&<>"']/g, function (c) {
             return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c];
         });
     },
+    /* Whether a building has a flag: bit i of p.f is hideout.flags[i]. */
+    _has: function (p, h, flag) {
+        var bit = (h.flags || []).indexOf(flag);
+        return bit >= 0 && ((p.f || 0) >> bit & 1) === 1;
+    },
     /* True when the building passes the filters of the hideout: every `only` flag, and the grid. */
     _matches: function (p, h) {
-        var flags = p.flags || [];
         var only = h.only || [];
         for (var i = 0; i < only.length; i++) {
-            if (flags.indexOf(only[i]) < 0) { return false; }
+            if (!window.gridmap._has(p, h, only[i])) { return false; }
         }
-        return !(h.grid !== null && h.grid !== undefined && p.grid_id !== h.grid);
+        return !(h.grid !== null && h.grid !== undefined && p.g !== h.grid);
+    },
+    /* The fill of a building in a theme: its class digit indexes the theme's palette. */
+    _fill: function (p, h, theme) {
+        var code;
+        if (theme === "findings" && h.category) {
+            code = (h.categoryClasses || {})[p.id] || 0;
+        } else {
+            code = +String(p.c || "").charAt((h.themes || []).indexOf(theme));
+        }
+        return ((h.palettes || {})[theme] || [])[code] || "#9aa5b1";
     },
     styleBuilding: function (feature, context) {
         var h = (context && context.hideout) || {};
         var p = feature.properties || {};
         var theme = h.theme || "status";
-        var key = theme === "findings" && h.category ? "f:" + h.category : theme;
-        var fill = (p.colors && p.colors[key]) || (theme === "findings" ? h.zero : null) || "#9aa5b1";
+        var fill = window.gridmap._fill(p, h, theme);
         var selected = h.selected !== null && h.selected !== undefined && h.selected === p.id;
         var shown = window.gridmap._matches(p, h);
-        var mismatch = theme === "status" && p.open_mismatches > 0;
+        var mismatch = theme === "status" && p.m > 0;
         var cls = "gm-building gm-building-" + p.id + (selected ? " gm-selected" : "") +
             (shown ? "" : " gm-dimmed") + (mismatch ? " gm-mismatch" : "");
         return {
@@ -60,11 +75,11 @@ window.gridmap = Object.assign({}, window.gridmap, {
         var row = "";
         for (var i = 0; i < glyphs.length; i++) {
             var flag = glyphs[i][0];
-            if ((p.flags || []).indexOf(flag) < 0) { continue; }
-            var text = flag === "mismatches" ? p.open_mismatches : (flag === "open_issues" ? p.open_events : glyphs[i][1]);
+            if (!window.gridmap._has(p, h, flag)) { continue; }
+            var text = flag === "mismatches" ? p.m : (flag === "open_issues" ? p.e : glyphs[i][1]);
             row += '<i class="gm-g gm-g-' + esc(flag) + '" title="' + esc(glyphs[i][2] || "") + '">' + esc(text) + "</i>";
         }
-        layer.bindTooltip('<span class="gm-bnum">' + esc(p.number) + "</span>" +
+        layer.bindTooltip('<span class="gm-bnum">' + esc(p.n) + "</span>" +
                           (row ? '<span class="gm-glyphs">' + row + "</span>" : ""), {
             permanent: true, direction: "center", className: "gm-building-label", opacity: 1, interactive: false
         });

@@ -1,5 +1,6 @@
 """The flat page (`/flat/<id>`): households and members (ID numbers and phones masked), open findings, visits,
-events and the change history, with two forms: record a verification outcome, report an event.
+events and the change history, with forms to record a verification outcome and report an event, and — where
+someone is 60+ — the care-contact form (关爱联系, components/care.py).
 
 The forms call `views.save_visit` / `views.save_event` (scope-checked, then geodata.verification) and re-render
 the details; the map shows the new status the next time it is drawn.
@@ -13,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dashboard import auth, views
-from dashboard.components import common
+from dashboard.components import care, common, verify
 from dashboard.i18n import translator
 from geodata import schema, store
 from geodata.errors import AccessDenied, ConflictError, GridMapError, NotFoundError
@@ -184,7 +185,9 @@ def layout(detail: dict[str, Any] | None, lang: str) -> Any:
     ], className="gm-page-head")
     body = html.Div([
         html.Div(details(detail, lang), id=DETAILS, className="gm-col-main"),
-        html.Div([_visit_form(detail, t), _event_form(t)], className="gm-col-side"),
+        html.Div([x for x in (_visit_form(detail, t), verify.form(detail, t), care.form(detail, t), _event_form(t))
+                  if x is not None],
+                 className="gm-col-side"),
     ], className="gm-two-col")
     page = html.Div([dcc.Store(id=FLAT_ID, data=f["id"]), dcc.Store(id=VERSIONS, data=_versions(detail)), head, body],
                     className="gm-content")
@@ -192,6 +195,10 @@ def layout(detail: dict[str, Any] | None, lang: str) -> Any:
 
 
 def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    care.register_callbacks(app, engine, flat_store=FLAT_ID, lang=LANG)
+    verify.register_callbacks(app, engine, settings, flat_store=FLAT_ID, versions=VERSIONS, details_id=DETAILS,
+                              render_details=details, lang=LANG)
+
     def _reload(session: Session, scope, flat_id: int, lang: str):  # type: ignore[no-untyped-def]
         detail = views.flat_detail(session, scope, flat_id)
         return (details(detail, lang), _versions(detail)) if detail else (common.denied(translator(lang)), {})

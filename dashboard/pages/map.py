@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash_leaflet as dl
-from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash import ALL, Input, Output, Patch, State, ctx, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -20,7 +20,7 @@ from dashboard.components import common
 from dashboard.i18n import labels, translator
 from geodata import schema, store
 from geodata.settings import Settings
-from layers import colors, legend
+from layers import buildings, colors, geojson, legend
 
 MAP = "map"
 WRAP = "map-wrap"
@@ -87,10 +87,21 @@ def _glyphs(lang: str) -> list[list[str]]:
     return [[f, t(f"glyph.{f}"), t(f"filter.{f}")] for f in legend.GLYPH_FLAGS]
 
 
-def building_hideout(state: dict[str, Any], meta: dict[str, Any], lang: str) -> dict[str, Any]:
-    """The full hideout of the buildings layer (views.building_hideout plus label settings)."""
-    return {**views.building_hideout(state, meta.get("grids") or {}), "labelZoom": config.LABEL_MIN_ZOOM,
-            "glyphs": _glyphs(lang)}
+def building_hideout(state: dict[str, Any], meta: dict[str, Any], lang: str,
+                     category_classes: dict[str, int] | None = None) -> dict[str, Any]:
+    """The full hideout of the buildings layer: the view (views.building_hideout), the palettes and flag order
+    that turn the features' codes into colours (buildings.style_table), the chosen finding category's codes, the
+    label settings. Sent once with the page; a view change patches only what changed."""
+    return {**views.building_hideout(state, meta.get("grids") or {}), **buildings.style_table(),
+            "categoryClasses": category_classes or {}, "labelZoom": config.LABEL_MIN_ZOOM, "glyphs": _glyphs(lang)}
+
+
+def _compact(collection: dict[str, Any]) -> dict[str, Any]:
+    """`data` and `format` of a GeoJSON layer as geobuf: the buildings are most of the map page's bytes
+    (benchmarks/map_speed.py, bytes per building). An empty collection goes as GeoJSON (geobuf has no empty form)."""
+    if not collection["features"]:
+        return {"data": collection, "format": "geojson"}
+    return {"data": geojson.to_geobuf(collection), "format": "geobuf"}
 
 
 def _map(data: dict[str, Any], state: dict[str, Any], settings: Settings, lang: str) -> dl.Map:
@@ -105,8 +116,10 @@ def _map(data: dict[str, Any], state: dict[str, Any], settings: Settings, lang: 
         dl.GeoJSON(id="paths-layer", data=data["paths"], style=_js("stylePath"), interactive=False),
         dl.GeoJSON(id=GRIDS, data=data["grids"], style=_js("styleGrid"), onEachFeature=_js("labelGrid"),
                    hideout={"show": OVERLAY_GRIDS in state["show"]}, interactive=False),
-        dl.GeoJSON(id=BUILDINGS, data=data["buildings"], style=_js("styleBuilding"),
-                   onEachFeature=_js("labelBuilding"), hideout=building_hideout(state, meta, lang)),
+        dl.GeoJSON(id=BUILDINGS, **_compact(data["buildings"]), style=_js("styleBuilding"),
+                   onEachFeature=_js("labelBuilding"),
+                   hideout=building_hideout(state, meta, lang,
+                                            data["category_classes"].get(state["category"] or ""))),
         dl.GeoJSON(id=ISSUES, data=data["issues"], pointToLayer=_js("issueMarker"),
                    hideout={"categories": labels(lang, "event_category", schema.EVENT_CATEGORY_LABELS),
                             "dayUnit": t("issue.days")}),
@@ -313,11 +326,20 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   Input(THEME, "value"), Input(CATEGORY, "value"), Input(FILTERS, "value"), Input(GRID, "value"),
                   Input(SELECTED, "data"), State(META, "data"), State(LANG, "value"), prevent_initial_call=True)
     def restyle(theme, category, only, grid, selected, meta, lang):  # type: ignore[no-untyped-def]
-        """Every view change is a new hideout: the style function restyles, no geometry travels."""
+        """Every view change patches the hideout's view keys: the style function restyles; neither geometry nor
+        the palettes travel again."""
         state = _state_of(theme if theme in legend.THEMES else None, category, only, grid, [], selected)
         box = {} if state["layer"] == legend.THEME_FINDINGS else {"display": "none"}
-        return (building_hideout(state, meta or {}, lang), theme_legend(state["layer"], lang, state["category"]),
-                box)
+        hideout = Patch()
+        for key, value in views.building_hideout(state, (meta or {}).get("grids") or {}).items():
+            hideout[key] = value
+        if f"{CATEGORY}.value" in ctx.triggered_prop_ids:   # the codes of the chosen category, and only those
+            scope = auth.require_scope()
+            with Session(engine) as session:
+                classes = views.category_classes(session, scope, int((meta or {}).get("community_id") or 0),
+                                                 state["category"])
+            hideout["categoryClasses"] = classes or {}
+        return hideout, theme_legend(state["layer"], lang, state["category"]), box
 
     @app.callback(Output(GRIDS, "hideout"), Output(WRAP, "className"), Input(OVERLAYS, "value"),
                   prevent_initial_call=True)

@@ -3,11 +3,14 @@ verification, and the map's colour follows; every layer, filters in the URL, sea
 and the issues page. No console errors anywhere. Tests that change data (visit, closing) run last."""
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import parse_qs, urlparse
 
-from geodata import schema
-from layers import colors, legend
+from sqlalchemy.orm import Session
+
+from geodata import indicators, schema, store
+from layers import buildings, colors, legend
 from tests.browser.conftest import VIEWPORT
 
 
@@ -105,6 +108,9 @@ def test_every_layer_restyles_without_geometry_and_lands_in_the_url(admin_page, 
     _wait_fill(page, b["3"], colors.FINDING_COLORS[1])
     assert _fill(page, b["1"]) == colors.FINDING_COLORS[0]
     assert bodies and all('"coordinates"' not in body for body in bodies)
+    # nor the buildings' data in any other form (it goes as geobuf): only hideout patches reach the layer
+    sent = [json.loads(body).get("response", {}).get("buildings-layer", {}) for body in bodies]
+    assert any("hideout" in props for props in sent) and all(set(props) <= {"hideout"} for props in sent)
     # The issue marker (open repair at 4-2-502): shown, labelled with its age, hidden by the overlay switch.
     marker = page.locator(".gm-issue")
     assert marker.count() == 1 and marker.first.is_visible()
@@ -183,6 +189,45 @@ def test_export_downloads_an_offline_html(admin_page, server):
     body = open(download.path(), encoding="utf-8").read()
     assert "L.map(" in body
     assert not re.search(r"<(?:script|link)\b[^>]*(?:src|href)\s*=\s*[\"']?https?://", body)
+    assert errors == []
+
+
+def test_labels_show_the_number_and_a_glyph_per_flag_when_close(admin_page, server):
+    """The features carry flag bits and counts; the label decodes them into the glyph row (several flags at once,
+    the mismatch and event counts as text), shown from the label zoom on."""
+    page, errors = admin_page
+    built = server["built"]
+    engine = store.open_store(server["db_url"])
+    with Session(engine) as session:
+        status = indicators.building_status(session, built.community_id)
+    engine.dispose()
+    counts = {legend.FLAG_MISMATCHES: "open_mismatches", legend.FLAG_OPEN_ISSUES: "open_events"}
+    expected = {row["number"]: [(f, str(row[counts[f]]) if f in counts else None)
+                                for f in legend.GLYPH_FLAGS if f in buildings.flags_of(row)]
+                for row in status.to_dict("records")}
+    labels = page.evaluate("""() => Array.from(document.querySelectorAll('.gm-building-label')).map(t => [
+        t.querySelector('.gm-bnum').textContent,
+        Array.from(t.querySelectorAll('.gm-g')).map(g => [g.className.replace('gm-g gm-g-', ''), g.textContent])])""")
+    got = {number: glyphs for number, glyphs in labels}
+    assert set(got) == set(expected)
+    for number, glyphs in expected.items():
+        assert [flag for flag, _ in got[number]] == [flag for flag, _ in glyphs], number
+        assert all(text == count for (_, text), (_, count) in zip(got[number], glyphs) if count is not None), number
+    assert any(len(glyphs) >= 2 for glyphs in got.values())                 # several flags at once
+    assert got["3"][0] == [legend.FLAG_MISMATCHES, "1"] and [legend.FLAG_OPEN_ISSUES, "1"] in got["4"]
+    # close: labels shown; zoomed out below the label zoom: hidden
+    for _ in range(6):
+        if page.evaluate("document.querySelector('#map').classList.contains('gm-zoom-close')"):
+            break
+        page.click(".leaflet-control-zoom-in")
+        page.wait_for_timeout(400)
+    assert page.locator(".gm-building-label").first.is_visible()
+    for _ in range(8):
+        if not page.evaluate("document.querySelector('#map').classList.contains('gm-zoom-close')"):
+            break
+        page.click(".leaflet-control-zoom-out")
+        page.wait_for_timeout(400)
+    page.wait_for_function("!document.querySelector('.gm-building-label').offsetParent")
     assert errors == []
 
 
