@@ -25,6 +25,9 @@ from loaders.ids import check_id
 from loaders.phones import parse_phones
 from loaders.report import QUARANTINED, SKIPPED, WARNING, ImportResult, Problem, file_hash, row_text, save
 
+#: Rows between two progress reports while parsing a sheet.
+PROGRESS_EVERY = 1000
+
 
 def _text(value: object) -> str | None:
     if value is None:
@@ -76,6 +79,8 @@ def import_checkpoint(engine: Engine, community: str, path: str | Path, *, mappi
         s.flush()
         rows = []
         header_found = False
+        total_rows = sum(len(t.rows) for t in sheets) or 1
+        done = 0
         for table in sheets:
             result.rows_read += len(table.rows)
             header = tables.find_header(table, schema.CHECKPOINT_HEADER_SYNONYMS, schema.CHECKPOINT_REQUIRED,
@@ -100,6 +105,8 @@ def import_checkpoint(engine: Engine, community: str, path: str | Path, *, mappi
                     result.add(Problem(path.name, table.sheet, i + 1, None, row_text(values),
                                        "空行" if kind == schema.SKIP_BLANK else "合计/小计行", SKIPPED))
                     continue
+                if progress and i % PROGRESS_EVERY == 0:
+                    progress(table.sheet or path.name, (done + i) / total_rows)
                 cell = {f: (values[idx] if idx < len(values) else None) for f, idx in cols.items()}
                 rec = _parse(cell, path.name, table.sheet, i + 1, result, compounds, flats, buildings)
                 if rec is None:
@@ -111,8 +118,9 @@ def import_checkpoint(engine: Engine, community: str, path: str | Path, *, mappi
                 seen.add(key)
                 rows.append({**rec, "community_id": comm.id, "batch_id": batch.id, "source_sheet": table.sheet,
                              "source_row": i + 1})
+            done += len(table.rows)
             if progress:
-                progress(table.sheet or path.name, 1.0)
+                progress(table.sheet or path.name, done / total_rows)
         if not header_found:
             raise InputError("未找到卡口登记表表头：需要“姓名”和“住址”列（可用列名映射指定）", file=path.name)
         if rows:

@@ -37,6 +37,8 @@ Progress = Callable[[str, float], None]
 PERSON_FIELDS = ("name", "relation", "relation_text", "id_number", "id_raw", "id_status", "sex", "birth_date",
                  "birth_raw", "phone", "phone2", "phone_raw", "political_status", "hukou_type", "note")
 HOUSEHOLD_FIELDS = ("head_name", "residence_status", "landlord")
+#: Rows between two progress reports while parsing a sheet.
+PROGRESS_EVERY = 1000
 
 
 def _text(value: object) -> str | None:
@@ -62,6 +64,36 @@ def _code(value: object, synonyms: Mapping[str, str], labels: Mapping[str, str])
     return None, False
 
 
+def _remembering(fn: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`fn` (pure) with a memory for one parse: building, unit and room cells repeat on every member of a
+    household (merged cells), coded columns hold a few dozen texts."""
+    memory: dict[tuple[type, Any], Any] = {}
+
+    def call(value: Any) -> Any:
+        key = (type(value), value)   # the type too: 1, 1.0 and True are equal keys
+        try:
+            return memory[key]
+        except KeyError:
+            memory[key] = out = fn(value)
+            return out
+        except TypeError:            # an unhashable value from a table built in code
+            return fn(value)
+    return call
+
+
+def _cell_parsers() -> dict[str, Callable[[Any], Any]]:
+    def code(synonyms: Mapping[str, str], labels: Mapping[str, str]) -> Callable[[Any], Any]:
+        return _remembering(lambda v: _code(v, synonyms, labels))
+    return {
+        schema.BUILDING: _remembering(parse_building_no), schema.UNIT: _remembering(parse_unit),
+        schema.ROOM: _remembering(parse_room),
+        schema.RESIDENCE_STATUS: code(schema.RESIDENCE_SYNONYMS, schema.RESIDENCE_LABELS),
+        schema.RELATION: code(schema.RELATION_SYNONYMS, schema.RELATION_LABELS),
+        schema.POLITICAL_STATUS: code(schema.POLITICAL_STATUS_SYNONYMS, schema.POLITICAL_STATUS_LABELS),
+        schema.HUKOU_TYPE: code(schema.HUKOU_SYNONYMS, schema.HUKOU_LABELS),
+    }
+
+
 @dataclasses.dataclass
 class PersonRow:
     sheet: str
@@ -82,6 +114,7 @@ def parse_rows(sheets: list[tables.SheetTable], result: ImportResult, *, mapping
     vacant: list[PersonRow] = []
     file = result.file
     header_found = False
+    parsers = _cell_parsers()
     total_rows = sum(len(t.rows) for t in sheets) or 1
     done = 0
     for table in sheets:
@@ -114,8 +147,10 @@ def parse_rows(sheets: list[tables.SheetTable], result: ImportResult, *, mapping
                 result.add(Problem(file, table.sheet, i + 1, None, row_text(values),
                                    "空行" if kind == schema.SKIP_BLANK else "合计/小计行", SKIPPED))
                 continue
+            if progress and i % PROGRESS_EVERY == 0:
+                progress(f"{table.sheet or file}", (done + i) / total_rows)
             cell = {field: (values[idx] if idx < len(values) else None) for field, idx in cols.items()}
-            parsed = _parse_person(cell, file, table.sheet, i + 1, result, compounds, today)
+            parsed = _parse_person(cell, file, table.sheet, i + 1, result, compounds, today, parsers)
             if parsed is not None:
                 (vacant if parsed.values.get("name") is None else persons).append(parsed)
         done += len(table.rows)
@@ -128,14 +163,15 @@ def parse_rows(sheets: list[tables.SheetTable], result: ImportResult, *, mapping
 
 
 def _parse_person(cell: dict[str, Any], file: str, sheet: str, row: int, result: ImportResult,
-                  compounds: tuple[str, ...], today: dt.date | None) -> PersonRow | None:
+                  compounds: tuple[str, ...], today: dt.date | None,
+                  parsers: Mapping[str, Callable[[Any], Any]]) -> PersonRow | None:
     def problem(column: str | None, value: object, reason: str, kind: str = QUARANTINED) -> None:
         result.add(Problem(file, sheet, row, column, None if value is None else str(value), reason, kind,
                            raw={k: v for k, v in cell.items()}))
 
-    building = parse_building_no(cell.get(schema.BUILDING))
-    unit = parse_unit(cell.get(schema.UNIT))
-    room_floor = parse_room(cell.get(schema.ROOM))
+    building = parsers[schema.BUILDING](cell.get(schema.BUILDING))
+    unit = parsers[schema.UNIT](cell.get(schema.UNIT))
+    room_floor = parsers[schema.ROOM](cell.get(schema.ROOM))
     if (building is None or room_floor is None) and cell.get(schema.ADDRESS) not in (None, ""):
         addr = parse_address(cell[schema.ADDRESS], compounds)
         building = building or addr.building
@@ -154,7 +190,7 @@ def _parse_person(cell: dict[str, Any], file: str, sheet: str, row: int, result:
         else:
             problem(schema.UNIT, cell.get(schema.UNIT) or cell.get(schema.ADDRESS), "无法识别单元号")
             return None
-    res_status, ok = _code(cell.get(schema.RESIDENCE_STATUS), schema.RESIDENCE_SYNONYMS, schema.RESIDENCE_LABELS)
+    res_status, ok = parsers[schema.RESIDENCE_STATUS](cell.get(schema.RESIDENCE_STATUS))
     if not ok:
         problem(schema.RESIDENCE_STATUS, cell.get(schema.RESIDENCE_STATUS), "居住状态无法识别（已保留原文于备注）",
                 WARNING)
@@ -181,14 +217,13 @@ def _parse_person(cell: dict[str, Any], file: str, sheet: str, row: int, result:
     phones = parse_phones(cell.get(schema.PHONE))
     if phones.status in ("invalid", "partial"):
         problem(schema.PHONE, phones.raw, f"电话号码无效：{'、'.join(phones.invalid)}", WARNING)
-    relation, rel_ok = _code(cell.get(schema.RELATION), schema.RELATION_SYNONYMS, schema.RELATION_LABELS)
+    relation, rel_ok = parsers[schema.RELATION](cell.get(schema.RELATION))
     if not rel_ok:
         problem(schema.RELATION, cell.get(schema.RELATION), "与户主关系无法识别（原文已保留）", WARNING)
-    political, pol_ok = _code(cell.get(schema.POLITICAL_STATUS), schema.POLITICAL_STATUS_SYNONYMS,
-                              schema.POLITICAL_STATUS_LABELS)
+    political, pol_ok = parsers[schema.POLITICAL_STATUS](cell.get(schema.POLITICAL_STATUS))
     if not pol_ok:
         problem(schema.POLITICAL_STATUS, cell.get(schema.POLITICAL_STATUS), "政治面貌无法识别", WARNING)
-    hukou, hk_ok = _code(cell.get(schema.HUKOU_TYPE), schema.HUKOU_SYNONYMS, schema.HUKOU_LABELS)
+    hukou, hk_ok = parsers[schema.HUKOU_TYPE](cell.get(schema.HUKOU_TYPE))
     if not hk_ok:
         problem(schema.HUKOU_TYPE, cell.get(schema.HUKOU_TYPE), "户籍类型无法识别", WARNING)
     sex_text = _text(cell.get(schema.SEX))
@@ -254,8 +289,9 @@ def import_register(engine: Engine, community: str, path: str | Path, *, mapping
     with store.session_scope(engine) as s:
         comm = find_community(s, community)
         compounds = compounds_of(comm)
-        persons, vacant = parse_rows(sheets, result, mapping=mapping, compounds=compounds, today=today,
-                                     progress=progress)
+        with tables.gc_paused():  # a PersonRow and a dict per row: see tables.gc_paused
+            persons, vacant = parse_rows(sheets, result, mapping=mapping, compounds=compounds, today=today,
+                                         progress=progress)
         batch = models.ImportBatch(community_id=comm.id, kind=schema.K_REGISTER, file_name=path.name,
                                    file_hash=digest, created_by=by,
                                    options=json.dumps({"mapping": dict(mapping or {}), "encoding": encoding},
@@ -271,12 +307,37 @@ def import_register(engine: Engine, community: str, path: str | Path, *, mapping
     return result
 
 
+def _flat_keys(stmt: Any) -> Any:
+    """`stmt` (selecting from Flat) joined to the flat's building, for a filter on the community."""
+    return stmt.join(models.Building, models.Flat.building_id == models.Building.id)
+
+
+def _load(s: Session, model: type, ids: list[int]) -> dict[int, Any]:
+    """ORM objects by id, a few hundred ids per query (not one query per object)."""
+    out: dict[int, Any] = {}
+    for i in range(0, len(ids), 500):
+        out.update((o.id, o) for o in s.scalars(select(model).where(model.id.in_(ids[i:i + 500]))))
+    return out
+
+
+def _insert_ids(s: Session, table: Any, rows: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple, int]:
+    """Insert `rows` (dicts with the same keys) as a few multi-row statements; the new id of each row by `key`.
+
+    A Core insert on purpose: the ORM's bulk insert splits rows into a separate statement for each pattern of
+    None values and splices the RETURNING results together, which grows with the square of the rows.
+    """
+    stmt = insert(table).returning(table.c.id, *(table.c[k] for k in key))
+    return {tuple(row[1:]): row[0] for row in s.execute(stmt, rows)}
+
+
 def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, persons: list[PersonRow],
            vacant: list[PersonRow], result: ImportResult, *, by: str | None) -> None:
-    buildings = {b.number: b for b in s.scalars(select(models.Building)
-                                                .where(models.Building.community_id == comm.id))}
-    flats = {(f.building.number, f.unit, f.room): f for f in s.scalars(
-        select(models.Flat).join(models.Building).where(models.Building.community_id == comm.id))}
+    # Plain columns, not ORM objects: a first import of a large register would otherwise build (and, after the
+    # insert, query back one by one) an object for every flat.
+    in_community = models.Building.community_id == comm.id
+    buildings = dict(s.execute(select(models.Building.number, models.Building.id).where(in_community)).all())
+    flats: dict[tuple[str, int, str], int] = {(b, u, r): fid for fid, b, u, r in s.execute(_flat_keys(
+        select(models.Flat.id, models.Building.number, models.Flat.unit, models.Flat.room)).where(in_community))}
     # Rows whose building the community does not have cannot be placed: quarantine, keep.
     placed: list[PersonRow] = []
     for r in persons + vacant:
@@ -289,30 +350,33 @@ def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, person
     new_flats = {}
     for r in placed:
         if r.flat_key not in flats and r.flat_key not in new_flats:
-            new_flats[r.flat_key] = {"building_id": buildings[r.flat_key[0]].id, "unit": r.flat_key[1],
+            new_flats[r.flat_key] = {"building_id": buildings[r.flat_key[0]], "unit": r.flat_key[1],
                                      "floor": r.floor, "room": r.flat_key[2], "residence_status": r.residence_status}
     if new_flats:
-        ids = s.scalars(insert(models.Flat).returning(models.Flat.id, sort_by_parameter_order=True),
-                        list(new_flats.values())).all()
-        for key, fid in zip(new_flats, ids):
-            flats[key] = s.get(models.Flat, fid)
+        ids = _insert_ids(s, models.Flat.__table__, list(new_flats.values()), ("building_id", "unit", "room"))
+        for key, values in new_flats.items():
+            flats[key] = ids[(values["building_id"], values["unit"], values["room"])]
         result.diff["flats_added"] = len(new_flats)
-    for r in placed:
-        if r.values.get("name") is None:
-            flat = flats[r.flat_key]
-            history.apply_changes(s, flat, {"residence_status": r.residence_status}, by=by, how=schema.HOW_IMPORT,
-                                  batch_id=batch.id)
+    vacant_rows = [r for r in placed if r.values.get("name") is None]
+    if vacant_rows:
+        flat_objects = _load(s, models.Flat, sorted({flats[r.flat_key] for r in vacant_rows}))
+        for r in vacant_rows:
+            history.apply_changes(s, flat_objects[flats[r.flat_key]], {"residence_status": r.residence_status},
+                                  by=by, how=schema.HOW_IMPORT, batch_id=batch.id)
             result.imported += 1
     groups = _household_groups([r for r in placed if r.values.get("name") is not None])
-    existing_hh = {(h.flat.building.number, h.flat.unit, h.flat.room, h.head_name): h for h in s.scalars(
-        select(models.Household).join(models.Flat).join(models.Building)
-        .where(models.Building.community_id == comm.id, models.Household.active.is_(True)))}
+    existing_hh = {(b, u, r, h.head_name): h for h, b, u, r in s.execute(_flat_keys(
+        select(models.Household, models.Building.number, models.Flat.unit, models.Flat.room)
+        .join(models.Flat, models.Household.flat_id == models.Flat.id))
+        .where(in_community, models.Household.active.is_(True)))}
     existing_persons: dict[tuple, models.Person] = {}
-    for p, h in s.execute(select(models.Person, models.Household).join(models.Household).join(models.Flat)
-                          .join(models.Building).where(models.Building.community_id == comm.id,
-                                                       models.Person.active.is_(True))):
-        fk = (h.flat.building.number, h.flat.unit, h.flat.room)
-        existing_persons[_person_key(fk, {"id_status": p.id_status, "id_number": p.id_number, "name": p.name})] = p
+    for p, b, u, r in s.execute(_flat_keys(
+            select(models.Person, models.Building.number, models.Flat.unit, models.Flat.room)
+            .join(models.Household, models.Person.household_id == models.Household.id)
+            .join(models.Flat, models.Household.flat_id == models.Flat.id))
+            .where(in_community, models.Person.active.is_(True))):
+        existing_persons[_person_key((b, u, r), {"id_status": p.id_status, "id_number": p.id_number,
+                                                 "name": p.name})] = p
     first_import = not existing_hh and not existing_persons
     seen_households: set[int] = set()
     seen_persons: set[int] = set()
@@ -320,12 +384,12 @@ def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, person
     counts = {"households_added": 0, "households_changed": 0, "households_removed": 0, "persons_added": 0,
               "persons_changed": 0, "persons_removed": 0}
     for (flat_key, head), rows in groups.items():
-        flat = flats[flat_key]
+        flat_id = flats[flat_key]
         first = rows[0]
         hh_values = {"head_name": head, "residence_status": first.residence_status, "landlord": first.landlord}
         hh = existing_hh.get((*flat_key, head))
         if hh is None:
-            new_households.append(((flat_key, head), rows, {"flat_id": flat.id, **hh_values, "batch_id": batch.id,
+            new_households.append(((flat_key, head), rows, {"flat_id": flat_id, **hh_values, "batch_id": batch.id,
                                                             "source_sheet": first.sheet, "source_row": first.row,
                                                             "active": True}))
             continue
@@ -337,8 +401,9 @@ def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, person
             result.imported += 1
     # New households (all of them on a first import): bulk insert, then their persons.
     if new_households:
-        ids = s.scalars(insert(models.Household).returning(models.Household.id, sort_by_parameter_order=True),
-                        [v for _, _, v in new_households]).all()
+        hh_ids = _insert_ids(s, models.Household.__table__, [v for _, _, v in new_households],
+                             ("flat_id", "head_name"))
+        ids = [hh_ids[(v["flat_id"], v["head_name"])] for _, _, v in new_households]
         person_rows = []
         for hid, (key, rows, _) in zip(ids, new_households):
             counts["households_added"] += 1
@@ -356,7 +421,8 @@ def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, person
                     counts["persons_added"] += 1
                 result.imported += 1
         if person_rows:
-            s.execute(insert(models.Person), person_rows)
+            # Core executemany: every row has the same keys (PERSON_FIELDS and provenance).
+            s.execute(insert(models.Person.__table__), person_rows)
         if not first_import:
             for hid in ids:
                 history.log_creation(s, s.get(models.Household, hid), by=by, how=schema.HOW_IMPORT, batch_id=batch.id)
