@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from dashboard import views
 from geodata import access, indicators, models, register_export, schema, verification, worklist
-from geodata.errors import AccessDenied, InputError, NotFoundError
+from geodata.errors import AccessDenied, GridMapError, InputError, NotFoundError
 
 #: Roles that decide on corrections waiting for approval.
 APPROVER_ROLES = (schema.ROLE_GRID_LEADER, schema.ROLE_COMMUNITY_ADMIN)
@@ -128,15 +128,19 @@ def worklist_xlsx(session: Session, scope: access.Scope | None, community_id: in
     return f"{community.name}-入户情况汇总表-{grid['name'] if grid else '全部网格'}-{_stamp()}.xlsx", body
 
 
-def register_xlsx(session: Session, scope: access.Scope | None, community_id: int) -> tuple[str, bytes]:
+def register_xlsx(session: Session, scope: access.Scope | None, community_id: int,
+                  reason: str | None = None) -> tuple[str, bytes]:
     """The updated master register (家庭户情况平铺表) of a community as (file name, .xlsx bytes), for community
     admins only; logged as an export. It holds full ID numbers and phones — the file the register loader reads
     back — so it is never offered to grid roles."""
     if scope is None or scope.role != schema.ROLE_COMMUNITY_ADMIN or not access.community_visible(
             session, scope, community_id):
         raise AccessDenied(f"register of community {community_id}: community admins of it only")
+    if not (reason or "").strip():
+        raise GridMapError("导出含完整身份证号和电话的登记表，请先填写导出原因 (a reason is required for an unmasked export)")
     community = session.get(models.Community, community_id)
-    body = _xlsx(lambda path: register_export.write_register_xlsx(session, community_id, path, by=scope.username))
+    body = _xlsx(lambda path: register_export.write_register_xlsx(session, community_id, path, by=scope.username,
+                                                                   reason=reason))
     return f"{community.name}-家庭户情况平铺表-{_stamp()}.xlsx", body
 
 

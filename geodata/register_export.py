@@ -105,9 +105,19 @@ def register_rows(session: Session, community_id: int) -> list[tuple[int | None,
     return [(gid, cells) for _, gid, cells in out]
 
 
+def watermark(by: str | None, at: dt.datetime) -> str:
+    """Who exported personal data, and when: printed in every sheet's header and footer and in the file's
+    properties (an unmasked export is personal information wherever it travels)."""
+    return f"导出人：{by or '系统'}  导出时间：{at:%Y-%m-%d %H:%M}  含个人信息，仅限工作使用，不得外传"
+
+
 def write_register_xlsx(session: Session, community_id: int, path: str | Path, *, as_of: dt.date | None = None,
-                        by: str | None = None) -> dict[str, int]:
-    """Write the community's register to an .xlsx file, one sheet per grid. Returns the rows written per sheet."""
+                        by: str | None = None, reason: str | None = None,
+                        at: dt.datetime | None = None) -> dict[str, int]:
+    """Write the community's register to an .xlsx file, one sheet per grid. Returns the rows written per sheet.
+
+    The file holds full ID numbers and phones: it carries a watermark (who, when) and is logged with its reason.
+    """
     community = session.get(models.Community, community_id)
     if community is None:
         raise NotFoundError(f"community {community_id} does not exist")
@@ -120,8 +130,13 @@ def write_register_xlsx(session: Session, community_id: int, path: str | Path, *
     loose = [cells for gid, cells in rows if gid not in known]
     if loose or not sheets:
         sheets.append((NO_GRID, loose))
+    at = at or models.utcnow()
+    mark = watermark(by, at)
     wb = Workbook()
     wb.remove(wb.active)
+    wb.properties.creator = by or "gridmap"
+    wb.properties.description = mark
+    wb.properties.keywords = "个人信息"
     used: set[str] = set()
     counts: dict[str, int] = {}
     title_of = community.compound or community.name
@@ -143,6 +158,8 @@ def write_register_xlsx(session: Session, community_id: int, path: str | Path, *
             for c in text_cols:
                 ws.cell(row=n + 2, column=c).number_format = "@"
         ws.freeze_panes = "A3"
+        ws.oddHeader.center.text = ws.evenHeader.center.text = mark
+        ws.oddFooter.center.text = ws.evenFooter.center.text = mark
         ws.print_title_rows = "2:2"
         ws.page_setup.orientation = "landscape"
         ws.page_setup.fitToWidth = 1
@@ -151,8 +168,9 @@ def write_register_xlsx(session: Session, community_id: int, path: str | Path, *
         counts[title] = len(sheet_rows)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     wb.save(path)
-    access.log_audit(session, by, schema.A_EXPORT, "community", community_id, reason="家庭户情况平铺表",
-                     detail=f"register rows={len(rows)}")
+    access.log_audit(session, by, schema.A_EXPORT, "community", community_id,
+                     reason=(reason or "").strip()[:500] or "家庭户情况平铺表",
+                     detail=f"register (unmasked) rows={len(rows)}")
     session.flush()
     return counts
 

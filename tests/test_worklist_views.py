@@ -15,7 +15,7 @@ from werkzeug.security import generate_password_hash
 
 from dashboard import verify_views, worklist_views
 from geodata import access, models, schema, store, verification
-from geodata.errors import AccessDenied, InputError
+from geodata.errors import AccessDenied, GridMapError, InputError
 from tests import factories
 
 PASSWORD = "worklist-test-1"
@@ -138,18 +138,23 @@ def test_downloads_are_scoped_masked_and_logged(env):
             worklist_views.register_xlsx(s, scopes["leader"], built.community_id)
         with pytest.raises(AccessDenied):
             worklist_views.register_xlsx(s, scopes["other"], built.community_id)
-        reg_name, reg_body = worklist_views.register_xlsx(s, scopes["admin"], built.community_id)
+        with pytest.raises(GridMapError, match="原因"):   # an unmasked export needs a stated reason
+            worklist_views.register_xlsx(s, scopes["admin"], built.community_id, "  ")
+        reg_name, reg_body = worklist_views.register_xlsx(s, scopes["admin"], built.community_id, "季度核对")
     assert name.endswith(".xlsx") and "第二网格" in name and "平铺表" in reg_name
     wb = openpyxl.load_workbook(io.BytesIO(body))
     assert wb.sheetnames == ["第二网格"]
     cells = [c.value for row in wb.active.iter_rows(min_row=3) for c in row if c.value]
     assert len([row for row in wb.active.iter_rows(min_row=3)]) == 4
     assert not any(re.search(r"\d{11}", str(v)) for v in cells)
-    assert openpyxl.load_workbook(io.BytesIO(reg_body)).sheetnames == ["第一网格", "第二网格"]
+    reg = openpyxl.load_workbook(io.BytesIO(reg_body))
+    assert reg.sheetnames == ["第一网格", "第二网格"]
+    assert "导出人：admin" in reg.properties.description                 # watermark: who and when
+    assert all("导出人：admin" in ws.oddHeader.center.text for ws in reg.worksheets)
     with Session(engine) as s:
         audit = s.scalars(select(models.AuditLog).where(models.AuditLog.action == schema.A_EXPORT)
                           .order_by(models.AuditLog.id)).all()
-    assert [(a.username, a.reason) for a in audit] == [("worker", "入户情况汇总表"), ("admin", "家庭户情况平铺表")]
+    assert [(a.username, a.reason) for a in audit] == [("worker", "入户情况汇总表"), ("admin", "季度核对")]
 
 
 def test_a_leader_with_two_grids_chooses_one_to_download(env):

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dashboard import auth, views
-from dashboard.components import care, common, verify
+from dashboard.components import care, common, reveal, verify
 from dashboard.i18n import translator
 from geodata import schema, store
 from geodata.errors import AccessDenied, ConflictError, GridMapError, NotFoundError
@@ -173,6 +173,11 @@ def _versions(detail: dict[str, Any]) -> dict[str, int]:
     return {str(h["id"]): h["version"] for h in detail["households"]}
 
 
+def _may_reveal() -> bool:
+    scope = auth.current_scope()
+    return scope is not None and scope.may_reveal
+
+
 def layout(detail: dict[str, Any] | None, lang: str) -> Any:
     t = translator(lang)
     if detail is None:
@@ -185,7 +190,8 @@ def layout(detail: dict[str, Any] | None, lang: str) -> Any:
     ], className="gm-page-head")
     body = html.Div([
         html.Div(details(detail, lang), id=DETAILS, className="gm-col-main"),
-        html.Div([x for x in (_visit_form(detail, t), verify.form(detail, t), care.form(detail, t), _event_form(t))
+        html.Div([x for x in (_visit_form(detail, t), verify.form(detail, t), care.form(detail, t), _event_form(t),
+                              reveal.form(detail, t, _may_reveal()))
                   if x is not None],
                  className="gm-col-side"),
     ], className="gm-two-col")
@@ -196,6 +202,7 @@ def layout(detail: dict[str, Any] | None, lang: str) -> Any:
 
 def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     care.register_callbacks(app, engine, flat_store=FLAT_ID, lang=LANG)
+    reveal.register_callbacks(app, engine, lang=LANG)
     verify.register_callbacks(app, engine, settings, flat_store=FLAT_ID, versions=VERSIONS, details_id=DETAILS,
                               render_details=details, lang=LANG)
 

@@ -23,6 +23,7 @@ PATH = "/worklist"
 COMMUNITY, GRID, CATEGORY, BODY, MESSAGE = ("worklist-community", "worklist-grid", "worklist-category",
                                             "worklist-body", "worklist-message")
 EXPORT, EXPORT_REGISTER, DOWNLOAD = "worklist-export", "worklist-export-register", "worklist-download"
+REASON = "worklist-export-reason"
 LANG = "lang-switch"
 ALL_GRIDS = "all"
 
@@ -103,9 +104,12 @@ def layout(engine: Engine, lang: str) -> Any:
         html.Div([
             html.Button(t("worklist.download", _default="下载入户情况汇总表（.xlsx）"), id=EXPORT, n_clicks=0,
                         className="gm-button"),
-            html.Button(t("worklist.download_register", _default="导出更新后的家庭户平铺表（.xlsx）"),
-                        id=EXPORT_REGISTER, n_clicks=0, className="gm-button",
-                        style=None if data["may_export_register"] else {"display": "none"}),
+            html.Div([
+                dcc.Input(id=REASON, type="text", maxLength=200, className="gm-input",
+                          placeholder=t("worklist.export_reason", _default="导出原因（必填，记入审计日志）")),
+                html.Button(t("worklist.download_register", _default="导出更新后的家庭户平铺表（.xlsx）"),
+                            id=EXPORT_REGISTER, n_clicks=0, className="gm-button"),
+            ], style=None if data["may_export_register"] else {"display": "none"}),
         ], className="gm-worklist-buttons"),
     ], className="gm-worklist-controls")
     page = html.Div([
@@ -145,10 +149,10 @@ def register_callbacks(app, engine: Engine) -> None:  # type: ignore[no-untyped-
 
     @app.callback(Output(DOWNLOAD, "data"), Output(MESSAGE, "children"),
                   Input(EXPORT, "n_clicks"), Input(EXPORT_REGISTER, "n_clicks"), State(COMMUNITY, "value"),
-                  State(GRID, "value"), State(LANG, "value"), prevent_initial_call=True,
+                  State(GRID, "value"), State(REASON, "value"), State(LANG, "value"), prevent_initial_call=True,
                   running=[(Output(EXPORT, "disabled"), True, False),
                            (Output(EXPORT_REGISTER, "disabled"), True, False)])
-    def download(n_worklist, n_register, community_id, grid, lang):  # type: ignore[no-untyped-def]
+    def download(n_worklist, n_register, community_id, grid, reason, lang):  # type: ignore[no-untyped-def]
         if not (n_worklist or n_register) or community_id is None:
             return no_update, no_update
         t = translator(lang)
@@ -156,7 +160,7 @@ def register_callbacks(app, engine: Engine) -> None:  # type: ignore[no-untyped-
         try:
             with store.session_scope(engine) as session:   # the export is logged: commit it with the download
                 if ctx.triggered_id == EXPORT_REGISTER:
-                    name, content = worklist_views.register_xlsx(session, scope, int(community_id))
+                    name, content = worklist_views.register_xlsx(session, scope, int(community_id), reason)
                 else:
                     name, content = worklist_views.worklist_xlsx(session, scope, int(community_id), _grid_id(grid))
         except (AccessDenied, NotFoundError):

@@ -72,7 +72,12 @@ def test_admin_downloads_the_worklist_and_the_register(admin_page, server):
     assert download.suggested_filename.endswith(".xlsx") and "入户情况汇总表" in download.suggested_filename
     sheets = openpyxl.load_workbook(io.BytesIO(open(download.path(), "rb").read())).sheetnames
     assert sheets[:2] == ["第一网格", "第二网格"]
+    page.click("#worklist-export-register")                # an unmasked export without a reason is refused
+    page.wait_for_selector("#worklist-error")
+    page.fill("#worklist-export-reason", "季度核对")
     with page.expect_download() as info:
         page.click("#worklist-export-register")
     assert "家庭户情况平铺表" in info.value.suggested_filename
+    book = openpyxl.load_workbook(io.BytesIO(open(info.value.path(), "rb").read()))
+    assert "导出人" in book.properties.description
     assert errors == []
