@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -27,15 +26,6 @@ from loaders.report import QUARANTINED, SKIPPED, WARNING, ImportResult, Problem,
 
 #: Rows between two progress reports while parsing a sheet.
 PROGRESS_EVERY = 1000
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    return text or None
 
 
 def _reg_date(value: object) -> dt.date | None:
@@ -136,7 +126,7 @@ def _parse(cell: dict, file: str, sheet: str, row: int, result: ImportResult, co
         result.add(Problem(file, sheet, row, column, None if value is None else str(value), reason, kind,
                            raw=dict(cell)))
 
-    name = _text(cell.get(schema.NAME))
+    name = tables.cell_text(cell.get(schema.NAME))
     if name is None:
         problem(schema.NAME, None, "姓名为空", QUARANTINED)
         return None
@@ -146,7 +136,7 @@ def _parse(cell: dict, file: str, sheet: str, row: int, result: ImportResult, co
     phones = parse_phones(cell.get(schema.PHONE))
     if phones.status in ("invalid", "partial"):
         problem(schema.PHONE, phones.raw, f"电话号码无效：{'、'.join(phones.invalid)}")
-    address_raw = _text(cell.get(schema.ADDRESS))
+    address_raw = tables.cell_text(cell.get(schema.ADDRESS))
     addr = parse_address(cell.get(schema.ADDRESS), compounds)
     in_community = True
     flat_id = None
@@ -163,7 +153,7 @@ def _parse(cell: dict, file: str, sheet: str, row: int, result: ImportResult, co
         flat_id = flats.get((addr.building, unit, addr.room))
         if addr.building not in buildings:
             problem(schema.ADDRESS, address_raw, f"楼栋 {addr.building} 不在本社区的楼栋数据中，已保留")
-    role_text = (_text(cell.get(schema.CP_ROLE)) or "").replace(" ", "")
+    role_text = (tables.cell_text(cell.get(schema.CP_ROLE)) or "").replace(" ", "")
     role = schema.CP_ROLE_SYNONYMS.get(role_text)
     if role_text and role is None:
         problem(schema.CP_ROLE, role_text, "身份无法识别（业主/租户/家属）")
@@ -171,6 +161,6 @@ def _parse(cell: dict, file: str, sheet: str, row: int, result: ImportResult, co
         "name": name, "id_number": idc.value, "id_raw": idc.raw, "id_status": idc.status,
         "phone": phones.numbers[0] if phones.numbers else None, "phone_raw": phones.raw,
         "address_raw": address_raw, "building_no": addr.building, "unit": addr.unit, "room": addr.room,
-        "flat_id": flat_id, "in_community": in_community, "role": role, "plate": _text(cell.get(schema.PLATE)),
-        "pass_no": _text(cell.get(schema.PASS_NO)), "reg_date": _reg_date(cell.get(schema.REG_DATE)),
+        "flat_id": flat_id, "in_community": in_community, "role": role, "plate": tables.cell_text(cell.get(schema.PLATE)),
+        "pass_no": tables.cell_text(cell.get(schema.PASS_NO)), "reg_date": _reg_date(cell.get(schema.REG_DATE)),
     }

@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -41,18 +40,9 @@ HOUSEHOLD_FIELDS = ("head_name", "residence_status", "landlord")
 PROGRESS_EVERY = 1000
 
 
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    return text or None
-
-
 def _code(value: object, synonyms: Mapping[str, str], labels: Mapping[str, str]) -> tuple[str | None, bool]:
     """(code, recognised) for a coded text column; an empty cell is (None, True)."""
-    text = _text(value)
+    text = tables.cell_text(value)
     if text is None:
         return None, True
     text = text.replace(" ", "")
@@ -194,9 +184,9 @@ def _parse_person(cell: dict[str, Any], file: str, sheet: str, row: int, result:
     if not ok:
         problem(schema.RESIDENCE_STATUS, cell.get(schema.RESIDENCE_STATUS), "居住状态无法识别（已保留原文于备注）",
                 WARNING)
-    name = _text(cell.get(schema.NAME))
-    base = PersonRow(sheet, row, (building, unit, room_floor[0]), room_floor[1], _text(cell.get(schema.HEAD_NAME)),
-                     res_status, _text(cell.get(schema.LANDLORD)), {"name": name})
+    name = tables.cell_text(cell.get(schema.NAME))
+    base = PersonRow(sheet, row, (building, unit, room_floor[0]), room_floor[1], tables.cell_text(cell.get(schema.HEAD_NAME)),
+                     res_status, tables.cell_text(cell.get(schema.LANDLORD)), {"name": name})
     if name is None:
         if res_status == schema.RES_VACANT:
             return base  # a vacant flat listed without persons
@@ -226,14 +216,14 @@ def _parse_person(cell: dict[str, Any], file: str, sheet: str, row: int, result:
     hukou, hk_ok = parsers[schema.HUKOU_TYPE](cell.get(schema.HUKOU_TYPE))
     if not hk_ok:
         problem(schema.HUKOU_TYPE, cell.get(schema.HUKOU_TYPE), "户籍类型无法识别", WARNING)
-    sex_text = _text(cell.get(schema.SEX))
+    sex_text = tables.cell_text(cell.get(schema.SEX))
     sex = idc.sex or {"男": schema.SEX_MALE, "女": schema.SEX_FEMALE}.get(sex_text or "")
-    note = _text(cell.get(schema.NOTE))
+    note = tables.cell_text(cell.get(schema.NOTE))
     if not ok:
-        note = "；".join(filter(None, [note, f"居住状态原文：{_text(cell.get(schema.RESIDENCE_STATUS))}"]))
+        note = "；".join(filter(None, [note, f"居住状态原文：{tables.cell_text(cell.get(schema.RESIDENCE_STATUS))}"]))
     numbers = phones.numbers
     base.values = {
-        "name": name, "relation": relation, "relation_text": _text(cell.get(schema.RELATION)),
+        "name": name, "relation": relation, "relation_text": tables.cell_text(cell.get(schema.RELATION)),
         "id_number": idc.value, "id_raw": idc.raw, "id_status": idc.status, "sex": sex,
         "birth_date": idc.birth_date if idc.status in (schema.ID_OK, schema.ID_UPGRADED_15) else birth.value,
         "birth_raw": birth.raw, "phone": numbers[0] if numbers else None,

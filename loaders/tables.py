@@ -26,7 +26,7 @@ from geodata import schema
 from geodata.errors import InputError
 
 __all__ = ["SheetTable", "HeaderMatch", "read_tables", "find_header", "classify_row", "detect_encoding",
-           "normalise_header", "gc_paused", "ROW_DATA", "TOTAL_WORDS"]
+           "normalise_header", "gc_paused", "cell_text", "ROW_DATA", "TOTAL_WORDS"]
 
 ROW_DATA = "data"
 #: Words that mark a total/subtotal row when found in its first non-empty cells.
@@ -392,3 +392,12 @@ def classify_row(values: Sequence[object]) -> str:
                 return schema.SKIP_TOTAL
     return ROW_DATA
 
+
+def cell_text(value: object) -> str | None:
+    """A cell as trimmed NFKC text (None when empty); an integral float (Excel's 12.0) reads as '12'."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = unicodedata.normalize("NFKC", str(value)).strip()
+    return text or None
