@@ -64,3 +64,29 @@ def test_small_community_loads_the_same_on_both_backends(db_url, tmp_path):
         assert row["buildings"] > 0 and row["persons"] > row["households"]
         assert s.scalar(select(func.count()).select_from(models.Building).where(models.Building.grid_id.is_(None))) == 0
     engine.dispose()
+
+
+def test_buildings_land_within_a_metre_of_truth_after_crs_handling(tmp_path):
+    """Files in EPSG:4549 (GBK shapefile) and GCJ-02 (Gaode-digitised GeoJSON) come back to the true positions."""
+    import geopandas as gpd
+    import shapely
+
+    from geodata import synthetic
+    from geodata.settings import load_settings
+    from loaders import demo
+    plans = {p.name: p for p in synthetic.plan_street()}
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    engine = store.make_engine(url)
+    manifest = demo.build_demo(engine, load_settings(db_url=url, demo_dir=str(tmp_path / "raw")), reset=True,
+                               only=["汇景社区", "河海社区"], progress=None)
+    crs_seen = {c["buildings"].get("crs") for c in manifest["communities"]}
+    assert "gcj02" in crs_seen  # at least one community's footprints were digitised on a GCJ-02 map
+    with Session(engine) as s:
+        for c in manifest["communities"]:
+            truth = {str(b.number): b.footprint for b in synthetic.community_geometry(plans[c["name"]]).buildings}
+            rows = s.execute(select(models.Building.number, models.Building.geom_wkb).join(models.Community)
+                             .where(models.Community.name == c["name"])).all()
+            stored = gpd.GeoSeries([store.from_wkb(w) for _, w in rows], crs=schema.STORE_CRS).to_crs(schema.METRIC_CRS)
+            offsets = [shapely.centroid(g).distance(shapely.centroid(truth[n])) for (n, _), g in zip(rows, stored)]
+            assert len(offsets) == len(truth) and max(offsets) < 1.0, (c["name"], max(offsets))
+    engine.dispose()
