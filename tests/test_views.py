@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dashboard import __main__ as cli
@@ -396,6 +396,18 @@ def test_search_by_address(env, text, building, room):
     assert hit["flat_id"] == (built.flat_ids[(building, 1, room)] if room else None)
     (south, west), (north, east) = hit["bounds"]
     assert south < north and west < east
+
+
+@pytest.mark.parametrize("text", ["'; DROP TABLE person; --", "张' OR '1'='1", "%", "_", "1 OR 1=1",
+                                  "<script>alert(1)</script>"])
+def test_search_with_hostile_text_finds_nothing_and_changes_nothing(env, text):
+    engine, built, scopes = env
+    with Session(engine) as s:
+        before = s.scalar(select(func.count()).select_from(models.Person))
+        result = views.search(s, scopes["admin"], built.community_id, text)
+        assert result["hits"] == []          # parameters, not SQL: no injection, no wildcard match-all
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(models.Person)) == before
 
 
 def test_search_by_name_is_scoped_and_masked(env):
