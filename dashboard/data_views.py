@@ -239,14 +239,14 @@ def result_summary(result: ImportResult, *, dry_run: bool = False) -> dict[str, 
 
 
 def run_import(engine: Engine, path: Path, community: str, kind: str, *, by: str, mapping: Mapping[str, str] | None,
-               encoding: str | None, crs: str | None, dry_run: bool,
+               encoding: str | None, crs: str | None, dry_run: bool, allow_removals: bool = False,
                progress: Any = None) -> ImportResult:
     """Call the loader for `kind` (the CLI's functions, with the same mapping format)."""
     from loaders import checkpoint, register
 
     if kind == schema.K_REGISTER:
         return register.import_register(engine, community, path, mapping=mapping, encoding=encoding, by=by,
-                                        dry_run=dry_run, progress=progress)
+                                        dry_run=dry_run, allow_removals=allow_removals, progress=progress)
     if kind == schema.K_CHECKPOINT:
         return checkpoint.import_checkpoint(engine, community, path, mapping=mapping, encoding=encoding, by=by,
                                             progress=progress)
@@ -301,7 +301,8 @@ def _job(engine: Engine, settings: Settings, job: _JobRecord, path: Path, commun
 
 def start_import(engine: Engine, settings: Settings, scope: access.Scope | None, token: object, community_id: object,
                  kind: object, *, mapping: Mapping[str, str] | None = None, encoding: str | None = None,
-                 crs: str | None = None, dry_run: bool = False, background: bool = True) -> str:
+                 crs: str | None = None, dry_run: bool = False, allow_removals: bool = False,
+                 background: bool = True) -> str:
     """Check everything, then run the import (in a thread unless `background` is False); returns the job token."""
     path = upload_path(settings, scope, token)
     with Session(engine) as s:
@@ -323,7 +324,8 @@ def start_import(engine: Engine, settings: Settings, scope: access.Scope | None,
     if record.get("state") == JOB_RUNNING and not _stale(record):
         raise InputError(MSG_BUSY)
     options = {"mapping": dict(mapping or {}) or None, "encoding": encoding or None,
-               "crs": crs or None, "dry_run": bool(dry_run) and kind == schema.K_REGISTER}
+               "crs": crs or None, "dry_run": bool(dry_run) and kind == schema.K_REGISTER,
+               "allow_removals": bool(allow_removals) and kind == schema.K_REGISTER}
     job = _JobRecord(folder, {"owner": scope.username, "name": path.name, "state": JOB_RUNNING, "kind": kind,
                               "community_id": community.id, "community": community_name, "progress": 0.0,
                               "stage": "排队中…", "started": time.time(), "options": options})

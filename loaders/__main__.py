@@ -67,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--encoding", help="CSV encoding (detected when omitted)")
         if name == "register":
             r.add_argument("--dry-run", action="store_true", help="show the diff, write nothing")
+            r.add_argument("--allow-removals", action="store_true",
+                           help="accept a re-import that marks half of the households or more as no longer listed")
     for sp in sub.choices.values():
         if not any(a.dest == "report" for a in sp._actions):
             sp.add_argument("--report")
@@ -86,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                                             number_field=args.number_field)
         elif args.cmd == "register":
             result = register.import_register(engine, args.community, args.path, mapping=_mapping(args.mapping),
-                                              encoding=args.encoding, dry_run=args.dry_run)
+                                              encoding=args.encoding, dry_run=args.dry_run,
+                                              allow_removals=args.allow_removals)
         else:
             result = checkpoint.import_checkpoint(engine, args.community, args.path, mapping=_mapping(args.mapping),
                                                   encoding=args.encoding)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.orm import Session
 
 from geodata import history, models, schema, store
@@ -36,6 +36,8 @@ Progress = Callable[[str, float], None]
 PERSON_FIELDS = ("name", "relation", "relation_text", "id_number", "id_raw", "id_status", "sex", "birth_date",
                  "birth_raw", "phone", "phone2", "phone_raw", "political_status", "hukou_type", "note")
 HOUSEHOLD_FIELDS = ("head_name", "residence_status", "landlord")
+#: A re-import removing this share of the households or more needs allow_removals (see import_register).
+MAX_REMOVED_SHARE = 0.5
 #: Rows between two progress reports while parsing a sheet.
 PROGRESS_EVERY = 1000
 
@@ -261,8 +263,14 @@ def _person_key(flat_key: tuple[str, int, str], values: Mapping[str, Any]) -> tu
 
 def import_register(engine: Engine, community: str, path: str | Path, *, mapping: Mapping[str, str] | None = None,
                     encoding: str | None = None, by: str | None = None, dry_run: bool = False,
-                    today: dt.date | None = None, progress: Progress | None = None) -> ImportResult:
-    """Import (or re-import) a community's master register in one transaction."""
+                    allow_removals: bool = False, today: dt.date | None = None,
+                    progress: Progress | None = None) -> ImportResult:
+    """Import (or re-import) a community's master register in one transaction.
+
+    A re-import that would mark MAX_REMOVED_SHARE or more of the community's households as no longer listed
+    (a wrong file, a wrong column mapping, one grid's sheet instead of all) is refused unless `allow_removals`;
+    a dry run always shows the diff.
+    """
     path = Path(path)
     result = ImportResult(schema.K_REGISTER, path.name)
     digest = file_hash(path)
@@ -288,7 +296,16 @@ def import_register(engine: Engine, community: str, path: str | Path, *, mapping
                                                       ensure_ascii=False))
         s.add(batch)
         s.flush()
+        existing = s.scalar(select(func.count()).select_from(models.Household).join(models.Flat)
+                            .join(models.Building).where(models.Building.community_id == comm.id,
+                                                         models.Household.active.is_(True)))
         _apply(s, comm, batch, persons, vacant, result, by=by)
+        removed = result.diff.get("households_removed", 0)
+        if not dry_run and not allow_removals and existing and removed >= MAX_REMOVED_SHARE * existing:
+            raise InputError(f"本次导入会把 {removed} 户（在册 {existing} 户的 {removed / existing:.0%}）标记为不再在册，"
+                             f"可能选错了文件或列名映射；请先试运行（--dry-run）核对，确属实再加 --allow-removals 导入 "
+                             f"| this import would mark {removed} of {existing} households as no longer listed",
+                             file=path.name)
         save(s, batch, result)
         if dry_run:
             s.rollback()

@@ -134,8 +134,13 @@ def test_fixed_mapping_imports_and_matches_the_cli_format(env, tmp_path, monkeyp
     again = data_views.preview_upload(settings, scopes["admin"], up.token, schema.K_REGISTER, mapping=mapping)
     assert again["table"]["sheets"][0]["missing"] == [] and again["table"]["problems"] == []
 
+    # The small file lists a few households of a community of 83: a real import is refused without confirmation.
+    refused = data_views.start_import(engine, settings, scopes["admin"], up.token, built.community_id,
+                                      schema.K_REGISTER, mapping=mapping, background=False)
+    status = data_views.job_status(settings, scopes["admin"], refused)
+    assert status["state"] != data_views.JOB_DONE and "不再在册" in status["error"]
     token = data_views.start_import(engine, settings, scopes["admin"], up.token, built.community_id,
-                                    schema.K_REGISTER, mapping=mapping, background=False)
+                                    schema.K_REGISTER, mapping=mapping, allow_removals=True, background=False)
     status = data_views.job_status(settings, scopes["admin"], token)
     assert status["state"] == data_views.JOB_DONE, status
     result = status["result"]
@@ -173,7 +178,7 @@ def test_without_the_fix_the_import_fails_with_one_clear_sentence(env):
     engine, built, settings, scopes = env
     up = _upload(settings, scopes["admin"])
     token = data_views.start_import(engine, settings, scopes["admin"], up.token, built.community_id,
-                                    schema.K_REGISTER, background=False)
+                                    schema.K_REGISTER, allow_removals=True, background=False)
     status = data_views.job_status(settings, scopes["admin"], token)
     assert status["state"] == data_views.JOB_FAILED and "未找到登记表表头" in status["error"]
     with Session(engine) as s:
@@ -292,7 +297,8 @@ def _imported(env) -> tuple[str, int]:
     engine, built, settings, scopes = env
     up = _upload(settings, scopes["admin"])
     token = data_views.start_import(engine, settings, scopes["admin"], up.token, built.community_id,
-                                    schema.K_REGISTER, mapping={"住户名": schema.NAME}, background=False)
+                                    schema.K_REGISTER, mapping={"住户名": schema.NAME}, allow_removals=True,
+                                    background=False)
     return token, data_views.job_status(settings, scopes["admin"], token)["result"]["batch_id"]
 
 

@@ -168,3 +168,21 @@ def test_cli_exit_codes_and_report(tmp_path, monkeypatch, capsys):
     assert "Traceback" not in err and "没有这个社区" in err
     assert cli.main(["grids", "--community", "X社区", "--street", "河海街道",
                      str(DATA / "grids_gcj02.geojson").replace("gcj02.geojson", "none.geojson")]) == 2
+
+
+def test_reimport_removing_most_households_is_refused_unless_allowed(engine, tmp_path):
+    _load_areas(engine)
+    register.import_register(engine, "兰翔社区", DATA / "register_multisheet.xlsx")
+    one_sheet = tmp_path / "only_grid_two.xlsx"       # a user picks one grid's file instead of the whole register
+    wb = openpyxl.load_workbook(DATA / "register_multisheet.xlsx")
+    wb.remove(wb.worksheets[0])
+    wb.save(one_sheet)
+    preview = register.import_register(engine, "兰翔社区", one_sheet, dry_run=True)
+    assert preview.diff.get("households_removed") == 2            # half of the 4: the dry run shows it
+    with pytest.raises(InputError, match="allow-removals"):
+        register.import_register(engine, "兰翔社区", one_sheet)
+    with Session(engine) as s:                                      # refused: nothing changed
+        assert s.scalar(select(func.count()).select_from(models.Household)
+                        .where(models.Household.active.is_(True))) == 4
+    r = register.import_register(engine, "兰翔社区", one_sheet, allow_removals=True)
+    assert r.diff["households_removed"] == preview.diff["households_removed"]

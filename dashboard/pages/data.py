@@ -234,7 +234,10 @@ def layout(engine: Engine, settings: Settings) -> html.Div:
                                        options=[{"label": label, "value": v} for v, label in preview.CRS_CHOICES])],
                          id=CRS_ROW, style=HIDDEN),
                 html.Div(dcc.Checklist(id=DRY_RUN, options=[{"label": "试运行：只显示将发生的变更，不写入数据库",
-                                                             "value": "dry"}], value=[], className="data-check"),
+                                                             "value": "dry"},
+                                                            {"label": "确认允许半数以上的户标记为不再在册（先试运行核对）",
+                                                             "value": "allow_removals"}],
+                                       value=[], className="data-check"),
                          id=DRY_RUN_ROW, style=HIDDEN),
             ], className="gm-form data-options"),
             html.Div(id=PREVIEW, className="data-preview"),
@@ -404,7 +407,8 @@ def register(app: dash.Dash, engine: Engine, settings: Settings) -> None:
                                                     _choices(store.get("headers"), values, ids))
             token = data_views.start_import(engine, settings, scope, upload["token"], community_id, kind,
                                             mapping=mapping, encoding=encoding or None, crs=crs or None,
-                                            dry_run="dry" in (dry or []))
+                                            dry_run="dry" in (dry or []),
+                                            allow_removals="allow_removals" in (dry or []))
         except GridMapError as exc:
             return no_update, _error(exc), True
         return {"token": token}, None, False
