@@ -1078,7 +1078,7 @@ def write_plan_html(p: Plan, path: str | FilePath) -> FilePath:
         for row in _sheet_rows(r):
             cls = ' class="new-building"' if previous is not None and row[1] != previous else ""
             previous = row[1]
-            cells = "".join(f'<td class="blank"></td>' if i == 8 else f"<td>{esc(str(v))}</td>"
+            cells = "".join('<td class="blank"></td>' if i == 8 else f"<td>{esc(str(v))}</td>"
                             for i, v in enumerate(row))
             rows.append(f"<tr{cls}>{cells}</tr>")
         if not rows:

@@ -20,7 +20,7 @@ from geodata import models, schema, store
 from geodata.errors import InputError, NotFoundError
 from loaders import geo
 from loaders.addresses import parse_building_no
-from loaders.report import QUARANTINED, WARNING, ImportResult, Problem, file_hash, save
+from loaders.report import WARNING, ImportResult, Problem, file_hash, save
 
 GRID_CODE_FIELDS = ("网格编号", "网格代码", "网格编码", "grid_code", "GRID_CODE", "code", "CODE", "编号", "WGBM")
 GRID_NAME_FIELDS = ("网格名称", "网格名", "name", "NAME", "名称", "WGMC")

@@ -22,7 +22,8 @@ from loaders.areas import compounds_of, find_community
 from loaders.dates import parse_birth_date
 from loaders.ids import check_id
 from loaders.phones import parse_phones
-from loaders.report import QUARANTINED, SKIPPED, WARNING, ImportResult, Problem, file_hash, row_text, save
+from loaders.report import (QUARANTINED, SKIPPED, WARNING, ImportResult, Problem, already_imported, file_hash,
+                            row_text, save)
 
 #: Rows between two progress reports while parsing a sheet.
 PROGRESS_EVERY = 1000
@@ -45,12 +46,7 @@ def import_checkpoint(engine: Engine, community: str, path: str | Path, *, mappi
     sheets = tables.read_tables(path, encoding=encoding)
     with store.session_scope(engine) as s:
         comm = find_community(s, community)
-        previous = s.scalars(select(models.ImportBatch).where(
-            models.ImportBatch.community_id == comm.id, models.ImportBatch.kind == schema.K_CHECKPOINT,
-            models.ImportBatch.file_hash == digest)).first()
-        if previous is not None:
-            result.notes.append(f"同一文件已导入（批次 {previous.id}），未做任何更改 | same file already imported "
-                                f"(batch {previous.id}): nothing changed")
+        if already_imported(s, comm.id, schema.K_CHECKPOINT, digest, result):
             return result
         compounds = compounds_of(comm)
         flats = {(b, u, r): fid for fid, b, u, r in s.execute(

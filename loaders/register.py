@@ -30,7 +30,8 @@ from loaders.areas import compounds_of, find_community
 from loaders.dates import dates_agree, parse_birth_date
 from loaders.ids import check_id
 from loaders.phones import parse_phones
-from loaders.report import QUARANTINED, SKIPPED, WARNING, ImportResult, Problem, file_hash, row_text, save
+from loaders.report import (QUARANTINED, SKIPPED, WARNING, ImportResult, Problem, already_imported, file_hash,
+                            row_text, save)
 
 Progress = Callable[[str, float], None]
 PERSON_FIELDS = ("name", "relation", "relation_text", "id_number", "id_raw", "id_status", "sex", "birth_date",
@@ -276,12 +277,7 @@ def import_register(engine: Engine, community: str, path: str | Path, *, mapping
     digest = file_hash(path)
     with store.session_scope(engine) as s:
         comm = find_community(s, community)
-        previous = s.scalars(select(models.ImportBatch).where(
-            models.ImportBatch.community_id == comm.id, models.ImportBatch.kind == schema.K_REGISTER,
-            models.ImportBatch.file_hash == digest)).first()
-        if previous is not None:
-            result.notes.append(f"同一文件已于 {previous.created_at:%Y-%m-%d %H:%M} 导入（批次 {previous.id}），"
-                                f"未做任何更改 | same file already imported (batch {previous.id}): nothing changed")
+        if already_imported(s, comm.id, schema.K_REGISTER, digest, result):
             return result
     sheets = tables.read_tables(path, encoding=encoding)
     with store.session_scope(engine) as s:

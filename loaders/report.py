@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geodata import models
@@ -84,6 +85,18 @@ def file_hash(path: str | Path) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
+
+
+def already_imported(session: Session, community_id: int, kind: str, digest: str, result: ImportResult) -> bool:
+    """True (with a note in `result`) when this very file was imported for the community before: nothing to do."""
+    previous = session.scalars(select(models.ImportBatch).where(
+        models.ImportBatch.community_id == community_id, models.ImportBatch.kind == kind,
+        models.ImportBatch.file_hash == digest)).first()
+    if previous is None:
+        return False
+    result.notes.append(f"同一文件已于 {previous.created_at:%Y-%m-%d %H:%M} 导入（批次 {previous.id}），未做任何更改 "
+                        f"| same file already imported (batch {previous.id}): nothing changed")
+    return True
 
 
 def row_text(values: list[object]) -> str | None:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from dashboard import auth, views
 from dashboard.components import common
 from dashboard.i18n import translator
-from geodata import schema, store
+from geodata import store
 from geodata.errors import GridMapError
 from layers import colors
 
