@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session
 
 from geodata import models, schema, store
 from geodata.errors import InputError
@@ -109,11 +110,49 @@ def import_checkpoint(engine: Engine, community: str, path: str | Path, *, mappi
                 progress(table.sheet or path.name, done / total_rows)
         if not header_found:
             raise InputError("未找到卡口登记表表头：需要“姓名”和“住址”列（可用列名映射指定）", file=path.name)
+        _place_unlisted_flats(s, comm.id, rows, flats, result, batch.id, by)
         if rows:
             s.execute(insert(models.CheckpointRegistration), rows)
         result.imported = len(rows)
         save(s, batch, result)
     return result
+
+
+def _place_unlisted_flats(s: Session, community_id: int, rows: list[dict], flats: dict, result: ImportResult,
+                          batch_id: int, by: str | None) -> None:
+    """Registrations at a flat of a known building that the register does not list (vacant flats often have no
+    register rows): the flat exists, so it is created — without a household — and the registration placed on it,
+    so what the cross-check finds there (人在户不在) shows on the map. A room beyond the building's floors or units
+    is reported and left unplaced, never guessed."""
+    meta = {number: (bid, floors, units) for bid, number, floors, units in s.execute(
+        select(models.Building.id, models.Building.number, models.Building.floors, models.Building.units)
+        .where(models.Building.community_id == community_id))}
+    wanted: dict[tuple[str, int, str], dict] = {}
+    for r in rows:
+        if r["flat_id"] is not None or not r["in_community"] or r["building_no"] not in meta or not r["room"]:
+            continue
+        key = (r["building_no"], r["unit"] or 1, r["room"])
+        if key in flats:
+            r["flat_id"] = flats[key]
+            continue
+        bid, floors, units = meta[key[0]]
+        floor = int(key[2]) // 100 if key[2].isdigit() and len(key[2]) >= 3 else None
+        if not floor or (floors and floor > floors) or (units and key[1] > units):
+            result.add(Problem(result.file, r["source_sheet"], r["source_row"], schema.ADDRESS, r["address_raw"],
+                               f"户室 {key[0]}幢{key[1]}单元{key[2]} 超出楼栋的层数或单元数，未建户室，已保留", WARNING))
+            continue
+        wanted.setdefault(key, {"building_id": bid, "unit": key[1], "floor": floor, "room": key[2]})
+    if not wanted:
+        return
+    ids = s.scalars(insert(models.Flat).returning(models.Flat.id, sort_by_parameter_order=True),
+                    list(wanted.values())).all()
+    flats.update(zip(wanted, ids))
+    s.add_all(models.ChangeLog(by=by, how=schema.HOW_IMPORT, entity=schema.ENTITY_FLAT, entity_id=fid,
+                               field="created", old=None, new="checkpoint", batch_id=batch_id) for fid in ids)
+    for r in rows:
+        if r["flat_id"] is None and r["building_no"] in meta and r["room"]:
+            r["flat_id"] = flats.get((r["building_no"], r["unit"] or 1, r["room"]))
+    result.diff["flats_added"] = len(ids)
 
 
 def _parse(cell: dict, file: str, sheet: str, row: int, result: ImportResult, compounds: tuple[str, ...],

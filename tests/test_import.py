@@ -186,3 +186,20 @@ def test_reimport_removing_most_households_is_refused_unless_allowed(engine, tmp
                         .where(models.Household.active.is_(True))) == 4
     r = register.import_register(engine, "兰翔社区", one_sheet, allow_removals=True)
     assert r.diff["households_removed"] == preview.diff["households_removed"]
+
+
+def test_checkpoint_at_an_unlisted_flat_creates_the_flat_without_a_household(engine):
+    _load_areas(engine)
+    register.import_register(engine, "兰翔社区", DATA / "register_multisheet.xlsx")
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(models.Flat).join(models.Building)
+                        .where(models.Building.number == "12", models.Flat.unit == 2, models.Flat.room == "502")) == 0
+    r = checkpoint.import_checkpoint(engine, "兰翔社区", DATA / "checkpoint_gbk.csv", by="importer")
+    assert r.diff.get("flats_added") == 1
+    with Session(engine) as s:
+        reg = s.scalars(select(models.CheckpointRegistration)
+                        .where(models.CheckpointRegistration.address_raw == "12号楼2单元502")).one()
+        flat = s.get(models.Flat, reg.flat_id)       # placed on the flat the register does not list
+        assert (flat.building.number, flat.unit, flat.room, flat.floor) == ("12", 2, "502", 5)
+        assert flat.households == []                 # no household is invented
+        assert history.history_of(s, schema.ENTITY_FLAT, flat.id)[0].by == "importer"
