@@ -154,19 +154,7 @@ class _Frames:
 def with_change(now: pd.DataFrame, then: pd.DataFrame) -> pd.DataFrame:
     """What `compare.compare_periods` returns, from two frames already computed (so the as-of frame serves the
     table, the charts and the trend lines)."""
-    then = then.reindex(now.index)
-    columns: dict[str, pd.Series] = {}
-    for key in compare.INDICATOR_KEYS:
-        columns[key] = now[key]
-        columns[key + SUFFIX_PREV] = then[key]
-        columns[key + SUFFIX_CHANGE] = now[key] - then[key]
-    out = pd.DataFrame(columns, index=now.index)
-    suppressed = {tuple(p) for p in now.attrs["suppressed"]}
-    earlier = {tuple(p) for p in then.attrs["suppressed"]}
-    pairs = ([[r, k] for r, k in sorted(suppressed)] + [[r, k + SUFFIX_PREV] for r, k in sorted(earlier)]
-             + [[r, k + SUFFIX_CHANGE] for r, k in sorted(suppressed | earlier)])
-    out.attrs = {**now.attrs, "against": then.attrs["as_of"], "suppressed": pairs}
-    return out
+    return compare.combine_periods(now, then)
 
 
 def _community_ids(session: Session, street_id: int) -> dict[str, int]:

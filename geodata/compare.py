@@ -591,6 +591,12 @@ def compare_periods(session: Session, street_id: int | Sequence[int] | None, as_
                                window_days=window_days)
     then = community_indicators(session, street_id, as_of=against, suppress_below=suppress_below,
                                 window_days=window_days)
+    return combine_periods(now, then)
+
+
+def combine_periods(now: pd.DataFrame, then: pd.DataFrame) -> pd.DataFrame:
+    """Two indicator frames (as of now and as of the earlier date) as one: key, key + SUFFIX_PREV, key +
+    SUFFIX_CHANGE per indicator; a change is suppressed when either value is."""
     then = then.reindex(now.index)
     columns: dict[str, pd.Series] = {}
     for key in INDICATOR_KEYS:

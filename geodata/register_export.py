@@ -28,6 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from geodata import access, models, schema
+from geodata.worklist import sheet_title
 from geodata.errors import NotFoundError
 
 #: Header texts, in the order of the columns (each one of schema.REGISTER_HEADER_SYNONYMS).
@@ -36,7 +37,6 @@ HEADERS: Final = ("序号", "楼栋", "单元", "室号", "户主姓名", "姓�
 WIDTHS: Final = (6, 6, 5, 6, 9, 9, 9, 21, 5, 12, 24, 12, 10, 8, 9, 16)
 TEXT_COLUMNS: Final = ("楼栋", "室号", "身份证号码", "出生年月", "联系电话")
 NO_GRID: Final = "未分网格"
-_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 _TIME_OF_DAY = re.compile(r"[ T]00:00(:00)?$")
 
 
@@ -142,7 +142,7 @@ def write_register_xlsx(session: Session, community_id: int, path: str | Path, *
     title_of = community.compound or community.name
     label = f"（{schema.SYNTHETIC_LABEL}）" if community.synthetic else ""
     for name, sheet_rows in sheets:
-        title = _sheet_title(name, used)
+        title = sheet_title(name, used)
         ws = wb.create_sheet(title)
         ws.append([f"{title_of}家庭户情况平铺表（{name}）{label}  导出日期：{as_of.isoformat()}"])
         ws.merge_cells(f"A1:{get_column_letter(len(HEADERS))}1")
@@ -173,13 +173,3 @@ def write_register_xlsx(session: Session, community_id: int, path: str | Path, *
                      detail=f"register (unmasked) rows={len(rows)}")
     session.flush()
     return counts
-
-
-def _sheet_title(name: str, used: set[str]) -> str:
-    base = _SHEET_FORBIDDEN.sub("_", name)[:31] or "网格"
-    title, n = base, 2
-    while title in used:
-        suffix = f"({n})"
-        title, n = base[:31 - len(suffix)] + suffix, n + 1
-    used.add(title)
-    return title

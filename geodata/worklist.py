@@ -140,7 +140,8 @@ def _head_phones(session: Session, household_ids: set[int]) -> dict[int, str]:
     return {hid: phone for hid, (_, phone) in best.items()}
 
 
-def _sheet_title(name: str, used: set[str]) -> str:
+def sheet_title(name: str, used: set[str]) -> str:
+    """A valid, unique Excel sheet name for a grid (no []:*?/\\, at most 31 characters)."""
     base = _SHEET_FORBIDDEN.sub("_", name)[:31] or "网格"
     title, n = base, 2
     while title in used:
@@ -179,7 +180,7 @@ def write_worklist_xlsx(session: Session, community_id: int, path: str | Path, g
     used: set[str] = set()
     counts: dict[str, int] = {}
     for name, code, sheet_rows in sheets:
-        title = _sheet_title(name, used)
+        title = sheet_title(name, used)
         _write_sheet(wb.create_sheet(title), community, name, code, sheet_rows, as_of)
         counts[title] = len(sheet_rows)
     if not sheets:
