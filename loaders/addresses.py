@@ -44,7 +44,7 @@ _UNIT_MARKERS = "单元|门"
 
 # The core of an address: building, then optionally unit, then optionally room.
 _RE_CORE = re.compile(
-    rf"(?P<b>\d{{1,3}}[A-Z]?|{_CN})(?:(?:{_BUILDING_MARKERS})-?|-)"
+    rf"(?<!\d)(?P<b>\d{{1,4}}[A-Z]?|{_CN})(?:(?:{_BUILDING_MARKERS})-?|-)"
     rf"(?:(?P<u>\d{{1,2}}|{_CN})(?:{_UNIT_MARKERS}|-)-?|(?P<us>[{_STEMS}])(?:{_UNIT_MARKERS})?-?)?"
     rf"(?:(?P<r>\d{{3,4}})(?:室|号|房)?)?"
 )
@@ -53,8 +53,8 @@ _RE_CHINESE_TAIL = re.compile(r"[\u4e00-\u9fff]+$")
 # Administrative or street parts in front of a compound name: 常州市 新北区 河海街道 兰翔社区 通江路.
 _RE_ADMIN_PREFIX = re.compile(r"^[\u4e00-\u9fff]+?(?:省|市|区|县|街道|镇|乡|社区|居委会|路|街|巷|弄)")
 _RE_ROOM = re.compile(r"([1-9]\d{2,3})(?:室|号|房)?")
-_RE_BUILDING_END = re.compile(rf"(\d{{1,3}}|{_CN})([A-Z]?)(?:{_BUILDING_MARKERS})?$")
-_RE_BUILDING_MARKED = re.compile(rf"(\d{{1,3}}|{_CN})([A-Z]?)(?:{_BUILDING_MARKERS})")
+_RE_BUILDING_END = re.compile(rf"(?<!\d)(\d{{1,4}}|{_CN})([A-Z]?)(?:{_BUILDING_MARKERS})?$")
+_RE_BUILDING_MARKED = re.compile(rf"(?<!\d)(\d{{1,4}}|{_CN})([A-Z]?)(?:{_BUILDING_MARKERS})")
 _RE_UNIT = re.compile(rf"第?(\d{{1,2}}|{_CN}|[{_STEMS}])(?:{_UNIT_MARKERS})?")
 
 
@@ -102,7 +102,10 @@ def _clean(raw: object) -> tuple[str | None, str]:
 
 
 def parse_building_no(raw: object) -> str | None:
-    """'7幢', '七幢', '7号楼', '7栋', '青枫新村7幢', 7, 7.0, '７' -> '7'; '12a幢' -> '12A'."""
+    """'7幢', '七幢', '7号楼', '7栋', '青枫新村7幢', 7, 7.0, '７' -> '7'; '12a幢' -> '12A'.
+
+    Up to four digits ('1001幢'); a longer number is not a building number and gives None, never its tail.
+    """
     _, text = _clean(raw)
     # A building cell ends with the number ("青枫新村7幢"); otherwise take the first number that
     # carries a building marker ("7号楼2单元").

@@ -122,6 +122,20 @@ def test_parse_building_no_letters_and_failures() -> None:
     assert parse_building_no("0") is None
 
 
+@pytest.mark.parametrize("raw,expected", [("1001幢", "1001"), ("青枫新村1234号楼", "1234"), (1001, "1001"),
+                                          (1001.0, "1001"), ("一千零一幢", "1001"), ("12345幢", None),
+                                          ("123456", None)])
+def test_parse_building_no_four_digits_never_a_suffix(raw: object, expected: str | None) -> None:
+    """Large estates number buildings past 999; a longer number is not cut down to its last digits."""
+    assert parse_building_no(raw) == expected
+
+
+def test_parse_address_four_digit_building() -> None:
+    r = parse_address("青枫新村1001幢2单元302室", [COMPOUND, "青枫新村"])
+    assert (r.building, r.unit, r.room) == ("1001", 2, "302")
+    assert parse_address("12345幢2单元302室").building is None
+
+
 @pytest.mark.parametrize("raw", ["丁", "丁单元", "4", "4单元", "四单元", 4, 4.0, "４", "第4单元", " 4 "])
 def test_parse_unit(raw: object) -> None:
     assert parse_unit(raw) == 4
