@@ -15,7 +15,7 @@ stray blank row now and then, a 合计 row per sheet -- plus its grid and buildi
 geodata.synthetic's writer cannot be driven to this size (a community must fit its slot of the demo street), so
 the workbook is written here with openpyxl's write-only mode, then rewritten with a shared-string table and
 <dimension> as Excel and WPS save it (openpyxl writes inline strings, several times slower to read). Buildings
-past 999 are numbered 1A幢, 2A幢, ...: loaders.addresses reads at most three digits of a building number.
+are numbered 1幢 to ~1500幢 (four-digit numbers included).
 
 Every step runs in a fresh process, so its peak RSS (VmHWM from /proc/self/status, the peak that ru_maxrss
 reports but without the parent's peak that ru_maxrss carries across exec; the whole process, interpreter and
@@ -79,11 +79,6 @@ def _col(n: int) -> str:
         n, r = divmod(n - 1, 26)
         s = chr(65 + r) + s
     return s
-
-
-def _building_label(n: int) -> str:
-    """1..999, then 1A, 2A, ...: loaders.addresses reads at most three digits (1001幢 would become building 1)."""
-    return str(n) if n < 1000 else f"{n - 999}A"
 
 
 def _name(rng: random.Random, surname: str | None = None) -> str:
@@ -223,7 +218,7 @@ def write_register(folder: Path, persons: int, seed: int = SEED) -> dict[str, An
                     first = i == 0
                     rows.append([
                         seq,
-                        f"{_building_label(building)}幢" if first else None,
+                        f"{building}幢" if first else None,
                         (unit if rng.random() < .8 else f"{unit}单元") if first else None,
                         (room if rng.random() < .85 else str(room)) if first else None,
                         head if first else None,
@@ -327,7 +322,7 @@ def _write_areas(folder: Path, n_grids: int, n_buildings: int) -> None:
             if number > n_buildings:
                 break
             br, bc = divmod(k, per_row)
-            buildings.append({"type": "Feature", "properties": {"幢号": f"{_building_label(number)}幢", "层数": 6},
+            buildings.append({"type": "Feature", "properties": {"幢号": f"{number}幢", "层数": 6},
                               "geometry": {"type": "Polygon", "coordinates": rect(
                                   gx + sx + bc * sx, gy - sy - br * sy, bw, bh)}})
     for name, feats in (("grids", grids), ("buildings", buildings)):

@@ -52,10 +52,10 @@ from typing import Any, Final, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from geodata import models, schema
+from geodata import models, schema, store
 from geodata.access import mask_id, mask_phone
 from geodata.indicators import elderly_cutoff
 
@@ -844,7 +844,7 @@ def _store_findings(session: Session, community_id: int, found: pd.DataFrame, as
     if updates:
         session.execute(update(Fd), updates)
     if new_rows:
-        session.execute(insert(Fd), new_rows)
+        store.bulk_insert(session, Fd.__table__, new_rows)
     session.flush()
     return len(new_rows), len(updates), len(stale), settled
 

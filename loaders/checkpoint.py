@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from geodata import models, schema, store
@@ -112,7 +112,7 @@ def import_checkpoint(engine: Engine, community: str, path: str | Path, *, mappi
             raise InputError("未找到卡口登记表表头：需要“姓名”和“住址”列（可用列名映射指定）", file=path.name)
         _place_unlisted_flats(s, comm.id, rows, flats, result, batch.id, by)
         if rows:
-            s.execute(insert(models.CheckpointRegistration), rows)
+            store.bulk_insert(s, models.CheckpointRegistration.__table__, rows)
         result.imported = len(rows)
         save(s, batch, result)
     return result
@@ -144,8 +144,8 @@ def _place_unlisted_flats(s: Session, community_id: int, rows: list[dict], flats
         wanted.setdefault(key, {"building_id": bid, "unit": key[1], "floor": floor, "room": key[2]})
     if not wanted:
         return
-    ids = s.scalars(insert(models.Flat).returning(models.Flat.id, sort_by_parameter_order=True),
-                    list(wanted.values())).all()
+    new_ids = store.bulk_insert(s, models.Flat.__table__, list(wanted.values()), ("building_id", "unit", "room"))
+    ids = [new_ids[(v["building_id"], v["unit"], v["room"])] for v in wanted.values()]
     flats.update(zip(wanted, ids))
     s.add_all(models.ChangeLog(by=by, how=schema.HOW_IMPORT, entity=schema.ENTITY_FLAT, entity_id=fid,
                                field="created", old=None, new="checkpoint", batch_id=batch_id) for fid in ids)

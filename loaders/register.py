@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from geodata import history, models, schema, store
@@ -323,16 +323,6 @@ def _load(s: Session, model: type, ids: list[int]) -> dict[int, Any]:
     return out
 
 
-def _insert_ids(s: Session, table: Any, rows: list[dict[str, Any]], key: tuple[str, ...]) -> dict[tuple, int]:
-    """Insert `rows` (dicts with the same keys) as a few multi-row statements; the new id of each row by `key`.
-
-    A Core insert on purpose: the ORM's bulk insert splits rows into a separate statement for each pattern of
-    None values and splices the RETURNING results together, which grows with the square of the rows.
-    """
-    stmt = insert(table).returning(table.c.id, *(table.c[k] for k in key))
-    return {tuple(row[1:]): row[0] for row in s.execute(stmt, rows)}
-
-
 def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, persons: list[PersonRow],
            vacant: list[PersonRow], result: ImportResult, *, by: str | None) -> None:
     # Plain columns, not ORM objects: a first import of a large register would otherwise build (and, after the
@@ -356,7 +346,7 @@ def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, person
             new_flats[r.flat_key] = {"building_id": buildings[r.flat_key[0]], "unit": r.flat_key[1],
                                      "floor": r.floor, "room": r.flat_key[2], "residence_status": r.residence_status}
     if new_flats:
-        ids = _insert_ids(s, models.Flat.__table__, list(new_flats.values()), ("building_id", "unit", "room"))
+        ids = store.bulk_insert(s, models.Flat.__table__, list(new_flats.values()), ("building_id", "unit", "room"))
         for key, values in new_flats.items():
             flats[key] = ids[(values["building_id"], values["unit"], values["room"])]
         result.diff["flats_added"] = len(new_flats)
@@ -404,8 +394,8 @@ def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, person
             result.imported += 1
     # New households (all of them on a first import): bulk insert, then their persons.
     if new_households:
-        hh_ids = _insert_ids(s, models.Household.__table__, [v for _, _, v in new_households],
-                             ("flat_id", "head_name"))
+        hh_ids = store.bulk_insert(s, models.Household.__table__, [v for _, _, v in new_households],
+                                   ("flat_id", "head_name"))
         ids = [hh_ids[(v["flat_id"], v["head_name"])] for _, _, v in new_households]
         person_rows = []
         for hid, (key, rows, _) in zip(ids, new_households):
@@ -424,8 +414,8 @@ def _apply(s: Session, comm: models.Community, batch: models.ImportBatch, person
                     counts["persons_added"] += 1
                 result.imported += 1
         if person_rows:
-            # Core executemany: every row has the same keys (PERSON_FIELDS and provenance).
-            s.execute(insert(models.Person.__table__), person_rows)
+            # every row has the same keys (PERSON_FIELDS and provenance)
+            store.bulk_insert(s, models.Person.__table__, person_rows)
         if not first_import:
             for hid in ids:
                 history.log_creation(s, s.get(models.Household, hid), by=by, how=schema.HOW_IMPORT, batch_id=batch.id)

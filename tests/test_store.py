@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 import shapely
-from sqlalchemy import inspect, select, text
+from sqlalchemy import func, inspect, select, text
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -56,6 +56,40 @@ def test_transaction_rolls_back_on_error(db_url):
             _sample(s)
             raise RuntimeError("crash mid-import")
     assert store.is_empty(engine)
+
+
+def test_bulk_insert_returns_ids_fills_defaults_and_rolls_back(db_url):
+    """The bulk path (COPY on PostgreSQL, executemany on SQLite): ids match their rows, Python-side defaults are
+    applied as an ORM insert would, awkward text survives, and it is part of the session's transaction."""
+    engine = store.open_store(db_url)
+    with store.session_scope(engine) as s:
+        flat_id = _sample(s).household.flat_id
+    awkward = ["王\t小明", "李\\四", "O'Neil \"x\"", "赵\n五", "钱,七"]
+    rows = [{"flat_id": flat_id, "head_name": name, "residence_status": None, "landlord": None}
+            for name in awkward]
+    with store.session_scope(engine) as s:
+        ids = store.bulk_insert(s, models.Household.__table__, rows, ("head_name",))
+        assert sorted(ids) == sorted((n,) for n in awkward) and len(set(ids.values())) == len(awkward)
+        people = [{"household_id": ids[(n,)], "name": n, "id_status": schema.ID_MISSING,
+                   "birth_date": dt.date(1950, 1, 2)} for n in awkward]
+        assert store.bulk_insert(s, models.Person.__table__, people) == {}
+    with Session(engine) as s:
+        for name, hid in ids.items():
+            hh = s.get(models.Household, hid)
+            assert (hh.head_name, hh.active, hh.version) == (name[0], True, 1)
+            (p,) = hh.persons
+            assert (p.name, p.birth_date, p.active, p.version) == (name[0], dt.date(1950, 1, 2), True, 1)
+        # the ORM goes on from the ids the bulk path took
+        extra = models.Household(flat_id=flat_id, head_name="孙八")
+        s.add(extra)
+        s.commit()
+        assert extra.id > max(ids.values())
+    with pytest.raises(RuntimeError):
+        with store.session_scope(engine) as s:
+            store.bulk_insert(s, models.Household.__table__, rows[:1])
+            raise RuntimeError("crash mid-import")
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(models.Household)) == 1 + len(awkward) + 1
 
 
 def test_change_log_keeps_who_when_how_old_new(db_url):
