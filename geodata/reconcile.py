@@ -592,8 +592,13 @@ def cross_check(flats: pd.DataFrame, households: pd.DataFrame, persons: pd.DataF
                  evidence=f"{rec['name']} 的身份证号 {mask_id(rec.id_number)} 末三位为000，卡口登记的号码前15位相同而末三位"
                           "不同：疑被Excel存为数字后损坏，需重新采集", confidence=0.9))
     for key, hid, pid, name, idn in _rows(p[p["id_status"] == schema.ID_EXCEL_FLOAT], *_PERSON_REF, "id_number"):
+        # 18 digits ending in 000 are the text a CSV or a retyped cell keeps of such a number: damage is inferred
+        # (bad check character, or a 男 row where the 17th digit 0 reads female), so say so.
+        inferred = isinstance(idn, str) and len(idn) == 18 and idn.isdigit()
         add(dict(category=schema.F_ID_CORRUPTED, flat_key=key, household_id=hid, person_id=pid, name=name,
-                 evidence=f"{name} 的身份证号被Excel存为数字（{mask_id(idn)}），末位已丢失，需重新采集", confidence=1.0))
+                 evidence=(f"{name} 的身份证号 {mask_id(idn)} 末三位为000，与校验位或性别不符：疑被Excel存为数字后损坏，需重新采集"
+                           if inferred else f"{name} 的身份证号被Excel存为数字（{mask_id(idn)}），末位已丢失，需重新采集"),
+                 confidence=0.9 if inferred else 1.0))
     for key, hid, pid, name, idn, status in _rows(p[p["id_status"].isin(INVALID_ID)], *_PERSON_REF, "id_number",
                                                    "id_status"):
         add(dict(category=schema.F_ID_INVALID, flat_key=key, household_id=hid, person_id=pid, name=name,

@@ -44,6 +44,7 @@ _EARLIEST = datetime.date(1900, 1, 1)
 _EXCEL_DIGITS = 15
 
 _MSG_EXCEL = "身份证号被Excel存为数字，末位已丢失，需重新采集"
+_MSG_EXCEL_SEX = "身份证号末三位为000且性别栏为男（号码第17位为0应为女）：疑被Excel存为数字后损坏，需重新采集"
 _MSG_CHECKSUM = "身份证校验位错误"
 _MSG_DATE = "身份证出生日期无效"
 _MSG_FORMAT = "身份证号码格式错误"
@@ -109,10 +110,12 @@ def _digits_of_number(raw: int | float | Decimal) -> int:
     return len(str(n)) if n else 0
 
 
-def check_id(raw: object, *, today: datetime.date | None = None) -> IdCheck:
+def check_id(raw: object, *, today: datetime.date | None = None, sex: str | None = None) -> IdCheck:
     """Classify one ID cell. `raw` may be text, an int/float/Decimal (an Excel number) or None.
 
-    `today` (default: the current date) bounds birth dates from above.
+    `today` (default: the current date) bounds birth dates from above. `sex` is the sex the same row states
+    (schema.SEX_*), if any: an ID ending in '000' whose check character happens to fit (1 in 11 of those Excel
+    cut to 15 digits) is flagged when the row says male, as the 17th digit of such an ID reads female.
     """
     today = today or datetime.date.today()
     if raw is None or (isinstance(raw, float) and math.isnan(raw)):
@@ -134,6 +137,7 @@ def check_id(raw: object, *, today: datetime.date | None = None) -> IdCheck:
         return IdCheck(raw_out, value, schema.ID_EXCEL_FLOAT, None, None, _MSG_EXCEL)
 
     if _RE_18.fullmatch(value):
+        stated_sex = sex
         birth = _birth(value[6:14], today)
         sex = _sex(value[16])
         if check_char(value[:17]) != value[17]:
@@ -144,6 +148,8 @@ def check_id(raw: object, *, today: datetime.date | None = None) -> IdCheck:
                            _MSG_CHECKSUM)
         if birth is None:
             return IdCheck(raw_out, value, schema.ID_BAD_DATE, None, None, _MSG_DATE)
+        if value.endswith("000") and stated_sex == schema.SEX_MALE:
+            return IdCheck(raw_out, value, schema.ID_EXCEL_FLOAT, None, None, _MSG_EXCEL_SEX)
         return IdCheck(raw_out, value, schema.ID_OK, birth, sex, "")
 
     if _RE_15.fullmatch(value):

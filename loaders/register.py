@@ -195,7 +195,9 @@ def _parse_person(cell: dict[str, Any], file: str, sheet: str, row: int, result:
             return base  # a vacant flat listed without persons
         problem(schema.NAME, None, "姓名为空")
         return None
-    idc = check_id(cell.get(schema.ID_NUMBER), today=today)
+    sex_text = tables.cell_text(cell.get(schema.SEX))
+    stated_sex = _SEX_TEXT.get(sex_text or "")
+    idc = check_id(cell.get(schema.ID_NUMBER), today=today, sex=stated_sex)
     if idc.status != schema.ID_OK:
         kind = WARNING
         reason = schema.ID_STATUS_LABELS[idc.status] + (f"：{idc.message}" if idc.message else "")
@@ -219,11 +221,17 @@ def _parse_person(cell: dict[str, Any], file: str, sheet: str, row: int, result:
     hukou, hk_ok = parsers[schema.HUKOU_TYPE](cell.get(schema.HUKOU_TYPE))
     if not hk_ok:
         problem(schema.HUKOU_TYPE, cell.get(schema.HUKOU_TYPE), "户籍类型无法识别", WARNING)
-    sex_text = tables.cell_text(cell.get(schema.SEX))
-    sex = idc.sex or {"男": schema.SEX_MALE, "女": schema.SEX_FEMALE}.get(sex_text or "")
+    if sex_text and stated_sex is None:
+        problem(schema.SEX, sex_text, "性别无法识别（原文已保留在备注）", WARNING)
+    elif stated_sex and idc.sex and stated_sex != idc.sex:
+        problem(schema.SEX, sex_text, f"性别与身份证号不符（身份证：{schema.SEX_LABELS[idc.sex]}），按身份证记录",
+                WARNING)
+    sex = idc.sex or stated_sex
     note = tables.cell_text(cell.get(schema.NOTE))
     if not ok:
         note = "；".join(filter(None, [note, f"居住状态原文：{tables.cell_text(cell.get(schema.RESIDENCE_STATUS))}"]))
+    if sex_text and stated_sex is None:
+        note = "；".join(filter(None, [note, f"性别原文：{sex_text}"]))
     numbers = phones.numbers
     base.values = {
         "name": name, "relation": relation, "relation_text": tables.cell_text(cell.get(schema.RELATION)),
@@ -234,6 +242,11 @@ def _parse_person(cell: dict[str, Any], file: str, sheet: str, row: int, result:
         "political_status": political, "hukou_type": hukou, "note": note,
     }
     return base
+
+
+#: What a register's 性别 column says, read as schema.SEX_*.
+_SEX_TEXT = {"男": schema.SEX_MALE, "女": schema.SEX_FEMALE, "男性": schema.SEX_MALE, "女性": schema.SEX_FEMALE,
+             "M": schema.SEX_MALE, "F": schema.SEX_FEMALE}
 
 
 def _household_groups(rows: list[PersonRow]) -> dict[tuple[tuple[str, int, str], str], list[PersonRow]]:

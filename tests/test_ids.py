@@ -104,6 +104,21 @@ def test_valid_id_ending_in_000_is_not_excel_damage() -> None:
     assert check_id(first17 + "0", today=TODAY).status == schema.ID_OK
 
 
+def test_id_ending_in_000_with_a_male_row_is_flagged_as_excel_damage() -> None:
+    """The 17th digit of an ID Excel cut to 15 digits is 0 (female): a row saying 男 exposes the damage even when the
+    check character happens to fit. A female row, or none, leaves a valid ID valid: nothing is guessed."""
+    first17 = next(f"32041119520312{s:03d}" for s in range(0, 1000, 100) if check_char(f"32041119520312{s:03d}") == "0")
+    value = first17 + "0"
+    male = check_id(value, today=TODAY, sex=schema.SEX_MALE)
+    assert (male.status, male.value, male.raw, male.birth_date) == (schema.ID_EXCEL_FLOAT, value, value, None)
+    assert "000" in male.message and "Excel" in male.message
+    assert check_id(value, today=TODAY, sex=schema.SEX_FEMALE).status == schema.ID_OK
+    assert check_id(value, today=TODAY).status == schema.ID_OK
+    # an ordinary male ID is untouched by the rule
+    assert check_id(make_id("320411", datetime.date(1952, 3, 12), 11), today=TODAY, sex=schema.SEX_MALE).status == \
+        schema.ID_OK
+
+
 def test_bad_checksum() -> None:
     good = make_id("320411", datetime.date(1952, 3, 12), 1)
     bad = good[:17] + ("1" if good[17] != "1" else "2")

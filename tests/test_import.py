@@ -55,6 +55,40 @@ def test_register_accounting_quarantine_and_flags(engine):
         assert all(q.file_name == "register_multisheet.xlsx" and q.sheet and q.row for q in kept)
 
 
+def test_sex_column_is_checked_against_the_id_never_dropped(engine, tmp_path):
+    """性别 that contradicts the ID is reported (the ID's sex is kept); unreadable 性别 text is kept in the note; an ID
+    ending in 000 on a 男 row is flagged as Excel damage even though its check character fits."""
+    from loaders.ids import check_char
+    _load_areas(engine)
+    path = tmp_path / "register_sex.xlsx"
+    shutil.copy(DATA / "register_multisheet.xlsx", path)
+    wb = openpyxl.load_workbook(path)
+    ws = wb.worksheets[0]
+    header = [c.value for c in ws[3]]
+    col = {h: header.index(h) + 1 for h in ("姓名", "性别", "*身份证号码")}
+    rows = {ws.cell(r, col["姓名"]).value: r for r in range(4, ws.max_row + 1)}
+    ws.cell(rows["张伟"], col["性别"]).value = "女"            # the ID (…059x) says male
+    ws.cell(rows["赵丽"], col["性别"]).value = "不详"
+    first17 = next(f"32041119520312{s:03d}" for s in range(0, 1000, 100) if check_char(f"32041119520312{s:03d}") == "0")
+    ws.cell(rows["张建国"], col["*身份证号码"]).value = first17 + "0"   # 张建国 is 男
+    wb.save(path)
+    r = register.import_register(engine, "兰翔社区", path)
+    assert r.balanced
+    sex_problems = {(p.value, p.reason) for p in r.problems if p.column == schema.SEX}
+    assert ("女", "性别与身份证号不符（身份证：男），按身份证记录") in sex_problems
+    assert any(v == "不详" for v, _ in sex_problems)
+    id_problems = [p for p in r.problems if p.column == schema.ID_NUMBER and p.value == first17 + "0"]
+    assert id_problems and "000" in id_problems[0].reason
+    with Session(engine) as s:
+        persons = {p.name: p for p in s.scalars(select(models.Person))}
+        assert persons["张伟"].sex == schema.SEX_MALE
+        assert "性别原文：不详" in persons["赵丽"].note and persons["赵丽"].sex == schema.SEX_FEMALE
+        flagged = persons["张建国"]
+        assert (flagged.id_status, flagged.id_number, flagged.id_raw) == (schema.ID_EXCEL_FLOAT, first17 + "0",
+                                                                           first17 + "0")
+        assert flagged.sex == schema.SEX_MALE and flagged.birth_date is not None   # from the 出生年月 column
+
+
 def test_unknown_building_is_quarantined_and_kept(engine):
     areas.import_grids(engine, "兰翔社区", DATA / "grids_gcj02.geojson", street="河海街道", crs="gcj02")
     r = register.import_register(engine, "兰翔社区", DATA / "register_multisheet.xlsx")  # no buildings yet
