@@ -36,11 +36,12 @@ from geodata import schema, store
 from geodata.settings import Settings
 
 ASSETS = Path(__file__).resolve().parent / "assets"
+#: Ids in paths have at most 9 digits (below inputs.MAX_ID): a longer number names no row and is not found.
 ROUTES = {
-    "community": re.compile(r"^/community/(\d+)/?$"),
-    "building": re.compile(r"^/building/(\d+)/?$"),
-    "flat": re.compile(r"^/flat/(\d+)/?$"),
-    "street": re.compile(r"^/street/(\d+)/?$"),
+    "community": re.compile(r"^/community/(\d{1,9})/?$"),
+    "building": re.compile(r"^/building/(\d{1,9})/?$"),
+    "flat": re.compile(r"^/flat/(\d{1,9})/?$"),
+    "street": re.compile(r"^/street/(\d{1,9})/?$"),
 }
 INDEX = """<!DOCTYPE html>
 <html lang="zh-CN">

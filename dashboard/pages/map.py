@@ -15,7 +15,7 @@ from dash import ALL, Input, Output, Patch, State, ctx, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth, config, views
+from dashboard import auth, config, inputs, views
 from dashboard.components import common
 from dashboard.i18n import labels, translator
 from geodata import schema, store
@@ -292,10 +292,21 @@ def building_panel(summary: dict[str, Any] | None, lang: str) -> Any:
     return html.Div(parts)
 
 
-def _state_of(theme: str | None, category: str | None, only: list[str] | None, grid: str | None,
-              show: list[str] | None, building: int | None) -> dict[str, Any]:
-    return {"layer": theme or legend.THEME_STATUS, "category": category or None, "only": list(only or []),
-            "grid": grid or None, "show": list(show or []), "building": building}
+def _state_of(theme: Any, category: Any, only: Any, grid: Any, show: Any, building: Any) -> dict[str, Any]:
+    """The map view from the controls' values; BadInput for a value none of the controls sends."""
+    return {"layer": inputs.optional_code(theme, legend.THEMES, "layer") or legend.THEME_STATUS,
+            "category": inputs.optional_code(category, legend.FINDING_CATEGORIES, "category"),
+            "only": inputs.codes(only, legend.FILTERS, "only"), "grid": inputs.text(grid, "grid") or None,
+            "show": inputs.codes(show, views.OVERLAYS, "show"), "building": inputs.optional_id(building, "building")}
+
+
+def _meta(meta: Any) -> tuple[int, dict[str, dict[str, Any]], Any]:
+    """(community id, grid index, bounds) of the page's META store as the browser sends it back."""
+    meta = inputs.mapping(meta, "meta")
+    grids = inputs.mapping(meta.get("grids"), "meta.grids")
+    for grid in grids.values():
+        inputs.mapping(grid, "meta.grids")
+    return inputs.an_id(meta.get("community_id"), "meta.community_id"), grids, meta.get("bounds")
 
 
 def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -307,9 +318,11 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   Input(LOCATION, "search"), Input(THEME, "value"), Input(CATEGORY, "value"), Input(FILTERS, "value"),
                   Input(GRID, "value"), Input(OVERLAYS, "value"), Input(SELECTED, "data"),
                   prevent_initial_call=True)
+    @inputs.checked()
     def sync_url(search, theme, category, only, grid, show, selected):  # type: ignore[no-untyped-def]
         """URL ⇄ controls: a new search string (link, back button) sets the controls; a control change writes the
         search string (a history entry, so back restores the previous view)."""
+        search = inputs.text(search, "search")
         if ctx.triggered_id == LOCATION:
             s = views.parse_map_query(search)
             current = _state_of(theme, category, only, grid, show, selected)
@@ -318,58 +331,64 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
             return (no_update, s["layer"], s["category"] or "", s["only"], s["grid"] or "", s["show"],
                     s["building"])
         target = views.map_query(_state_of(theme, category, only, grid, show, selected))
-        if target == (search or ""):
+        if target == search:
             return (no_update,) * 7
         return (target, *(no_update,) * 6)
 
     @app.callback(Output(BUILDINGS, "hideout"), Output(LEGEND, "children"), Output(CATEGORY_BOX, "style"),
                   Input(THEME, "value"), Input(CATEGORY, "value"), Input(FILTERS, "value"), Input(GRID, "value"),
                   Input(SELECTED, "data"), State(META, "data"), State(LANG, "value"), prevent_initial_call=True)
+    @inputs.checked()
     def restyle(theme, category, only, grid, selected, meta, lang):  # type: ignore[no-untyped-def]
         """Every view change patches the hideout's view keys: the style function restyles; neither geometry nor
         the palettes travel again."""
-        state = _state_of(theme if theme in legend.THEMES else None, category, only, grid, [], selected)
+        state = _state_of(theme, category, only, grid, [], selected)
+        community_id, grids, _ = _meta(meta)
         box = {} if state["layer"] == legend.THEME_FINDINGS else {"display": "none"}
         hideout = Patch()
-        for key, value in views.building_hideout(state, (meta or {}).get("grids") or {}).items():
+        for key, value in views.building_hideout(state, grids).items():
             hideout[key] = value
         if f"{CATEGORY}.value" in ctx.triggered_prop_ids:   # the codes of the chosen category, and only those
             scope = auth.require_scope()
             with Session(engine) as session:
-                classes = views.category_classes(session, scope, int((meta or {}).get("community_id") or 0),
-                                                 state["category"])
+                classes = views.category_classes(session, scope, community_id, state["category"])
             hideout["categoryClasses"] = classes or {}
         return hideout, theme_legend(state["layer"], lang, state["category"]), box
 
     @app.callback(Output(GRIDS, "hideout"), Output(WRAP, "className"), Input(OVERLAYS, "value"),
                   prevent_initial_call=True)
+    @inputs.checked()
     def switch_overlays(values):  # type: ignore[no-untyped-def]
-        values = values or []
+        values = inputs.codes(values, views.OVERLAYS, "show")
         return {"show": OVERLAY_GRIDS in values}, _wrap_class(values)
 
     @app.callback(Output(MAP, "viewport", allow_duplicate=True), Input(GRID, "value"), State(META, "data"),
                   prevent_initial_call=True)
+    @inputs.checked()
     def zoom_to_grid(grid, meta):  # type: ignore[no-untyped-def]
-        meta = meta or {}
-        target = (meta.get("grids") or {}).get(grid or "", {}).get("bounds") or meta.get("bounds")
+        _, grids, bounds = _meta(meta)
+        target = grids.get(inputs.text(grid, "grid"), {}).get("bounds") or bounds
         if not target:
             return no_update
         return {"bounds": target, "transition": "flyToBounds", "options": config.BOUNDS_OPTIONS}
 
     @app.callback(Output(SELECTED, "data", allow_duplicate=True), Input(BUILDINGS, "clickData"),
                   Input(ISSUES, "clickData"), prevent_initial_call=True)
+    @inputs.checked()
     def click(building, issue):  # type: ignore[no-untyped-def]
-        props = ((building if ctx.triggered_id == BUILDINGS else issue) or {}).get("properties") or {}
+        props = inputs.properties(building if ctx.triggered_id == BUILDINGS else issue)
         target = props.get("id") if ctx.triggered_id == BUILDINGS else props.get("building_id")
-        return no_update if target is None else int(target)
+        return no_update if target is None else inputs.an_id(target, "building")
 
     @app.callback(Output(PANEL, "children"), Input(SELECTED, "data"), State(LANG, "value"))
+    @inputs.checked(inputs.notice)
     def show_panel(building_id, lang):  # type: ignore[no-untyped-def]
+        building_id = inputs.optional_id(building_id, "building")
         if building_id is None:
             return html.P(translator(lang)("panel.hint"), className="gm-hint")
         scope = auth.require_scope()
         with Session(engine) as session:
-            summary = views.building_summary(session, scope, int(building_id))
+            summary = views.building_summary(session, scope, building_id)
         return building_panel(summary, lang)
 
     @app.callback(Output(SEARCH_RESULTS, "children"), Output(SELECTED, "data", allow_duplicate=True),
@@ -378,22 +397,24 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   Input({"type": SEARCH_HIT, "building": ALL, "n": ALL}, "n_clicks"),
                   State(SEARCH_INPUT, "value"), State(META, "data"), State(LANG, "value"),
                   prevent_initial_call=True)
+    @inputs.checked(lambda t: (inputs.notice(t), no_update, no_update))
     def run_search(_clicks, _submit, _hits, text, meta, lang):  # type: ignore[no-untyped-def]
         t = translator(lang)
         scope = auth.require_scope()
+        text = inputs.text(text, "search")
+        community_id, _, _ = _meta(meta)
+        chosen = 0
+        if isinstance(ctx.triggered_id, dict):
+            if not any(inputs.sequence(_hits, "hits")):
+                return no_update, no_update, no_update
+            chosen = inputs.index(ctx.triggered_id.get("n"), "hit")
         with Session(engine) as session:
-            result = views.search(session, scope, int((meta or {}).get("community_id") or 0), text or "",
-                                  offset=offset)
+            result = views.search(session, scope, community_id, text, offset=offset)
         if result is None:
             return common.notice(t("denied.text"), "error"), no_update, no_update
         hits = result["hits"]
-        chosen = 0
-        if isinstance(ctx.triggered_id, dict):
-            if not any(_hits or []):
-                return no_update, no_update, no_update
-            chosen = int(ctx.triggered_id["n"])
         if not hits:
-            return (html.Div(t("search.none", text=text or ""), className="gm-hint", id="search-none"),
+            return (html.Div(t("search.none", text=text), className="gm-hint", id="search-none"),
                     no_update, no_update)
         chosen = min(chosen, len(hits) - 1)
         listing = html.Ul([html.Li(html.Button(h["text"], id={"type": SEARCH_HIT, "building": h["building_id"],
@@ -407,17 +428,18 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
 
     @app.callback(Output(DOWNLOAD, "data"), Input(EXPORT_HTML, "n_clicks"), Input(EXPORT_PNG, "n_clicks"),
                   State(META, "data"), State(LOCATION, "search"), State(LANG, "value"), prevent_initial_call=True)
+    @inputs.checked()
     def export(_html, _png, meta, search, lang):  # type: ignore[no-untyped-def]
         fmt = "png" if ctx.triggered_id == EXPORT_PNG else "html"
         scope = auth.require_scope()
-        state = views.parse_map_query(search)
+        community_id, _, _ = _meta(meta)
+        state = views.parse_map_query(inputs.text(search, "search"))
         t = translator(lang)
         names = labels(lang, "status", schema.VERIFICATION_LABELS)
         export_labels = {"legend": legend.legend(state["layer"], names), "legend_title": t(f"legend.{state['layer']}"),
                          "mismatch": t("legend.mismatch")}
         with store.session_scope(engine) as session:
-            result = views.export_map(session, scope, int((meta or {}).get("community_id") or 0), state, fmt,
-                                      labels=export_labels)
+            result = views.export_map(session, scope, community_id, state, fmt, labels=export_labels)
         if result is None:
             return no_update
         name, body = result

@@ -12,7 +12,7 @@ import dash_leaflet as dl
 from dash import Input, Output, dcc, html, no_update
 from sqlalchemy import Engine
 
-from dashboard import config
+from dashboard import config, inputs
 from dashboard.components import common
 from dashboard.i18n import translator
 from geodata.settings import Settings
@@ -82,8 +82,9 @@ def layout(data: dict[str, Any] | None, lang: str, settings: Settings) -> Any:
 def register_callbacks(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
     @app.callback(Output("url", "pathname", allow_duplicate=True), Output("url", "search", allow_duplicate=True),
                   Input(COMMUNITIES, "clickData"), prevent_initial_call=True)
+    @inputs.checked()
     def open_community(click):  # type: ignore[no-untyped-def]
-        community_id = ((click or {}).get("properties") or {}).get("id")
+        community_id = inputs.optional_id(inputs.properties(click).get("id"), "community")
         if community_id is None:
             return no_update, no_update
-        return f"/community/{int(community_id)}", ""
+        return f"/community/{community_id}", ""
