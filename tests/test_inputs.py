@@ -10,6 +10,7 @@ import pytest
 from dash import Input, Output, State, dcc, html, no_update
 
 from dashboard import inputs
+from dashboard.components import verify
 from geodata import schema
 
 NAME = "刘丽华"
@@ -84,6 +85,26 @@ def test_days():
     for bad in ("01.03.2024", "2024-02-30", 20240301, ["2024-03-01"]):
         with pytest.raises(inputs.BadInput, match="^start: expected a date YYYY-MM-DD"):
             inputs.day(bad, "start")
+
+
+def test_verify_form_values_checks_each_field():
+    def state(ident, value):
+        return {"id": ident, "property": "value", "value": value}
+
+    relation = next(iter(schema.RELATION_LABELS))
+    person = [state({"type": verify.PERSON, "person": 5, "field": "relation"}, relation),
+              state({"type": verify.PERSON, "person": 5, "field": "active"}, ["moved"])]
+    new = [state({"type": verify.NEW, "hh": 1, "index": 0, "field": "name"}, "新人"),
+           state({"type": verify.NEW, "hh": 2, "index": 0, "field": "name"}, "别户")]   # another household's row
+    assert verify.form_values(1, [], person, new) == {
+        "household": {}, "persons": {5: {"relation": relation, "active": ["moved"]}},
+        "new_members": [{"name": "新人"}]}
+    for bad in ([state({"type": verify.PERSON, "person": NAME, "field": "name"}, "x")],       # a name as person id
+                [state({"type": verify.PERSON, "person": 5, "field": "relation"}, [relation])],  # a list
+                [state({"type": verify.PERSON, "person": 5, "field": "name"}, 7)],           # a number as a name
+                [state("not-an-id", "x")], 5):
+        with pytest.raises(inputs.BadInput):
+            verify.form_values(1, [], bad, [])
 
 
 # --- checked: a tiny app served for real ---------------------------------------------------------------------------

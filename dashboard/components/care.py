@@ -13,7 +13,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth
+from dashboard import auth, inputs
 from dashboard import plan_views as pv
 from dashboard.components import common
 from dashboard.i18n import Translator, translator
@@ -91,7 +91,9 @@ def register_callbacks(app, engine: Engine, *, flat_store: str,  # type: ignore[
     """Callbacks of the form on a page holding the flat id in the dcc.Store `flat_store`."""
 
     @app.callback(Output(RECENT, "children"), Input(flat_store, "data"), State(lang, "value"))
+    @inputs.checked(inputs.notice)
     def load_recent(flat_id, lang_value):  # type: ignore[no-untyped-def]
+        flat_id = inputs.optional_id(flat_id, "flat")
         if flat_id is None:
             return no_update
         scope = auth.require_scope()
@@ -105,13 +107,19 @@ def register_callbacks(app, engine: Engine, *, flat_store: str,  # type: ignore[
                   State(OUTCOME, "value"), State(CONCERN, "value"), State(OPEN_ISSUE, "value"),
                   State(flat_store, "data"), State(lang, "value"), prevent_initial_call=True,
                   running=[(Output(SUBMIT, "disabled"), True, False)])
+    @inputs.checked(lambda t: (inputs.notice(t, id="care-error"), no_update, no_update, no_update))
     def submit(n, household_id, method, outcome, concern, open_issue,  # type: ignore[no-untyped-def]
                flat_id, lang_value):
         if not n or household_id is None:
             return (no_update,) * 4
         t = translator(lang_value)
-        open_issue = OPEN in (open_issue or [])
-        if (outcome == schema.CARE_CONCERN or open_issue) and not (concern or "").strip():
+        household_id = inputs.an_id(household_id, "household")
+        flat_id = inputs.an_id(flat_id, "flat")
+        method = inputs.code(method, verification.CARE_METHODS, "method")
+        outcome = inputs.code(outcome, schema.CARE_OUTCOME_LABELS, "outcome")
+        concern = inputs.text(concern, "concern")
+        open_issue = OPEN in inputs.codes(open_issue, (OPEN,), "open_issue")
+        if (outcome == schema.CARE_CONCERN or open_issue) and not concern.strip():
             return common.notice(t("care.need_concern"), "error", id="care-error"), no_update, no_update, no_update
         scope = auth.require_scope()
         try:

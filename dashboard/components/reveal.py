@@ -11,7 +11,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth
+from dashboard import auth, inputs
 from dashboard.components import common
 from dashboard.i18n import Translator, translator
 from geodata import access, schema
@@ -48,15 +48,19 @@ def register_callbacks(app, engine: Engine, *, lang: str) -> None:  # type: igno
     @app.callback(Output(RESULT, "children"), Output(REASON, "value"),
                   Input(SUBMIT, "n_clicks"), State(PERSON, "value"), State(FIELD, "value"), State(REASON, "value"),
                   State(lang, "value"), prevent_initial_call=True)
+    @inputs.checked(lambda t: (inputs.notice(t, id="reveal-error"), no_update))
     def reveal(n, person_id, field, reason, lang_value):  # type: ignore[no-untyped-def]
         if not n or person_id is None:
             return no_update, no_update
         t = translator(lang_value)
         scope = auth.require_scope()
+        person_id = inputs.an_id(person_id, "person")
+        field = inputs.code(field, FIELDS, "field")
+        reason = inputs.text(reason, "reason")
         try:
             with Session(engine) as session:   # access.reveal commits its audit entry itself
-                value = access.reveal(session, scope, target_type=schema.ENTITY_PERSON, target_id=int(person_id),
-                                      field=str(field), reason=reason or "")
+                value = access.reveal(session, scope, target_type=schema.ENTITY_PERSON, target_id=person_id,
+                                      field=field, reason=reason)
         except (AccessDenied, ValueError) as exc:
             return common.notice(str(exc), "error", id="reveal-error"), no_update
         shown = value or t("reveal.empty", _default="（空）")

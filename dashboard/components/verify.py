@@ -19,7 +19,7 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth, views, verify_views
+from dashboard import auth, inputs, views, verify_views
 from dashboard.components import common
 from dashboard.i18n import Translator, translator
 from geodata import schema, store, verification
@@ -168,23 +168,48 @@ def body(data: dict[str, Any] | None, lang: str) -> list[Any]:
     ]
 
 
-def _values(states: list[dict[str, Any]] | dict[str, Any]) -> list[tuple[dict[str, Any], Any]]:
-    """(id, value) pairs of a pattern-matching State from `ctx.states_list`."""
-    return [(s["id"], s.get("value")) for s in states] if isinstance(states, list) else []
+#: The form's coded fields and their codes; every other field is a text box (or the moved-away checkbox).
+_CODED = {"residence_status": schema.RESIDENCE_LABELS, "political_status": schema.POLITICAL_STATUS_LABELS,
+          "hukou_type": schema.HUKOU_LABELS, "relation": schema.RELATION_LABELS}
+
+
+def _values(states: Any) -> list[tuple[dict[str, Any], str, Any]]:
+    """(id, field, value) of each item of a pattern-matching State from `ctx.states_list`, the value checked for
+    the kind its control sends (inputs.BadInput otherwise)."""
+    out = []
+    for s in inputs.sequence(states, "form"):
+        ident = inputs.mapping(inputs.mapping(s, "form").get("id"), "form id")
+        field = inputs.text(ident.get("field"), "form field")
+        value = s.get("value")
+        if field in _CODED:
+            value = inputs.optional_code(value, _CODED[field], field)
+        elif field == "active":
+            value = inputs.codes(value, (verify_views.MOVED,), field)
+        else:
+            value = inputs.text(value, field)
+        out.append((ident, field, value))
+    return out
 
 
 def form_values(household_id: int, hh_fields: list, persons: list, new: list) -> dict[str, Any]:
     """The raw form of one household from the pattern-matching states (as `verify_views.outcome_from_form` takes
     it); members of the flat's other households are left to the view layer to ignore."""
-    household = {i["field"]: v for i, v in _values(hh_fields) if i["hh"] == household_id}
+    household = {field: v for i, field, v in _values(hh_fields) if i.get("hh") == household_id}
     person: dict[int, dict[str, Any]] = {}
-    for i, v in _values(persons):
-        person.setdefault(int(i["person"]), {})[i["field"]] = v
+    for i, field, v in _values(persons):
+        person.setdefault(inputs.an_id(i.get("person"), "person"), {})[field] = v
     rows: dict[int, dict[str, Any]] = {}
-    for i, v in _values(new):
-        if i["hh"] == household_id:
-            rows.setdefault(int(i["index"]), {})[i["field"]] = v
+    for i, field, v in _values(new):
+        if i.get("hh") == household_id:
+            rows.setdefault(inputs.index(i.get("index"), "new member"), {})[field] = v
     return {"household": household, "persons": person, "new_members": [rows[k] for k in sorted(rows)]}
+
+
+def _by_household(states: Any, what: str) -> dict[int, list[Any]]:
+    """{household id: value} of a per-household pattern-matching State (the findings ticked, or offered)."""
+    items = [inputs.mapping(s, what) for s in inputs.sequence(states, what)]
+    return {inputs.an_id(inputs.mapping(s.get("id"), what).get("hh"), what): inputs.sequence(s.get("value"), what)
+            for s in items}
 
 
 def register_callbacks(app: Any, engine: Engine, settings: Settings, *, flat_store: str, versions: str,
@@ -192,12 +217,13 @@ def register_callbacks(app: Any, engine: Engine, settings: Settings, *, flat_sto
     """The loader, the show/hide switch, 'add member' and the save callback of the form."""
 
     @app.callback(Output(BODY, "children"), Input(flat_store, "data"), Input(versions, "data"), State(lang, "value"))
+    @inputs.checked(lambda t: [inputs.notice(t)])
     def load(flat_id, _versions, lang_value):  # type: ignore[no-untyped-def]
         if flat_id is None:
             return no_update
         scope = auth.require_scope()
         with Session(engine) as session:
-            return body(verify_views.verify_data(session, scope, int(flat_id)), lang_value)
+            return body(verify_views.verify_data(session, scope, inputs.an_id(flat_id, "flat")), lang_value)
 
     @app.callback(Output({"type": HH, "hh": ALL}, "style"), Output({"type": CORR, "hh": ALL}, "style"),
                   Input(HOUSEHOLD, "value"), Input(RESULT, "value"), State({"type": HH, "hh": ALL}, "id"))
@@ -208,11 +234,14 @@ def register_callbacks(app: Any, engine: Engine, settings: Settings, *, flat_sto
 
     @app.callback(Output({"type": NEW_LIST, "hh": MATCH}, "children"), Input({"type": ADD, "hh": MATCH}, "n_clicks"),
                   State({"type": NEW_LIST, "hh": MATCH}, "children"), State(lang, "value"), prevent_initial_call=True)
+    @inputs.checked()
     def add_member(n, rows, lang_value):  # type: ignore[no-untyped-def]
         if not n:
             return no_update
         auth.require_scope()
-        return [*(rows or []), _new_row(ctx.triggered_id["hh"], len(rows or []), translator(lang_value))]
+        rows = inputs.sequence(rows, "new members")
+        household_id = inputs.an_id(inputs.mapping(ctx.triggered_id, "trigger").get("hh"), "household")
+        return [*rows, _new_row(household_id, len(rows), translator(lang_value))]
 
     @app.callback(Output(MESSAGE, "children"), Output(details_id, "children", allow_duplicate=True),
                   Output(versions, "data", allow_duplicate=True), Output(BODY, "children", allow_duplicate=True),
@@ -224,16 +253,21 @@ def register_callbacks(app: Any, engine: Engine, settings: Settings, *, flat_sto
                   State({"type": NEW, "hh": ALL, "index": ALL, "field": ALL}, "value"),
                   State(versions, "data"), State(flat_store, "data"), State(lang, "value"),
                   prevent_initial_call=True, running=[(Output(SUBMIT, "disabled"), True, False)])
+    @inputs.checked(lambda t: (inputs.notice(t, id="verify-error"), no_update, no_update, no_update))
     def submit(n, household_id, method, result, note, _findings, _options,  # type: ignore[no-untyped-def]
                _hh_fields, _persons, _new, versions_data, flat_id, lang_value):
         if not n or household_id is None:
             return no_update, no_update, no_update, no_update
         t = translator(lang_value)
         scope = auth.require_scope()
-        household_id = int(household_id)
+        household_id = inputs.an_id(household_id, "household")
+        flat_id = inputs.an_id(flat_id, "flat")
+        method = inputs.code(method, schema.METHOD_LABELS, "method")
+        result = inputs.code(result, schema.RESULT_LABELS, "result")
+        note = inputs.text(note, "note")
         states = ctx.states_list      # pattern-matching states with their ids, in the order declared above
-        ticked = {s["id"]["hh"]: s.get("value") or [] for s in states[4]}
-        offered = {s["id"]["hh"]: s.get("value") or [] for s in states[5]}
+        ticked = _by_household(states[4], "findings")
+        offered = _by_household(states[5], "finding options")
         if offered.get(household_id) and not ticked.get(household_id):
             return (common.notice(t("verify.need_finding", _default="请至少选择一个本次核实的问题。"), "error",
                                   id="verify-error"), no_update, no_update, no_update)
@@ -242,8 +276,9 @@ def register_callbacks(app: Any, engine: Engine, settings: Settings, *, flat_sto
             with store.session_scope(engine) as session:
                 visits = verify_views.save_outcome(
                     session, scope, household_id, method=method, result=result, note=note,
-                    finding_ids=ticked.get(household_id), form=raw,
-                    expected_version=(versions_data or {}).get(str(household_id)),
+                    finding_ids=inputs.ids(ticked[household_id], "findings") if household_id in ticked else None,
+                    form=raw,
+                    expected_version=inputs.version(versions_data, household_id),
                     require_approval=settings.require_approval)
                 pending = any(v.approval == verification.APPROVAL_PENDING for v in visits)
         except ConflictError:
@@ -255,8 +290,8 @@ def register_callbacks(app: Any, engine: Engine, settings: Settings, *, flat_sto
             return (common.notice(t("error.input", detail=str(exc)), "error", id="verify-error"), no_update,
                     no_update, no_update)
         with Session(engine) as session:
-            detail = views.flat_detail(session, scope, int(flat_id))
-            data = verify_views.verify_data(session, scope, int(flat_id))
+            detail = views.flat_detail(session, scope, flat_id)
+            data = verify_views.verify_data(session, scope, flat_id)
         if detail is None:
             return common.notice(t("denied.text"), "error"), no_update, no_update, no_update
         new_versions = {str(h["id"]): h["version"] for h in detail["households"]}

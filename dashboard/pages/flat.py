@@ -13,7 +13,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth, views
+from dashboard import auth, inputs, views
 from dashboard.components import care, common, reveal, verify
 from dashboard.i18n import translator
 from geodata import schema, store
@@ -216,19 +216,24 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   State(V_RESULT, "value"), State(V_NOTE, "value"), State(VERSIONS, "data"), State(FLAT_ID, "data"),
                   State(LANG, "value"), prevent_initial_call=True,
                   running=[(Output(V_SUBMIT, "disabled"), True, False)])
+    @inputs.checked(lambda t: (inputs.notice(t), no_update, no_update, no_update))
     def submit_visit(n, household_id, method, result, note, versions, flat_id, lang):  # type: ignore[no-untyped-def]
         if not n or household_id is None:
             return no_update, no_update, no_update, no_update
         t = translator(lang)
         scope = auth.require_scope()
-        note = (note or "").strip() or None
+        flat_id = inputs.an_id(flat_id, "flat")
+        household_id = WHOLE_FLAT if household_id == WHOLE_FLAT else inputs.an_id(household_id, "household")
+        method = inputs.code(method, schema.METHOD_LABELS, "method")
+        result = inputs.code(result, schema.RESULT_LABELS, "result")
+        note = inputs.text(note, "note").strip() or None
         try:
             with store.session_scope(engine) as session:
                 if household_id == WHOLE_FLAT:
-                    views.save_flat_visit(session, scope, int(flat_id), method=method, result=result, note=note)
+                    views.save_flat_visit(session, scope, flat_id, method=method, result=result, note=note)
                 else:
-                    views.save_visit(session, scope, int(household_id), method=method, result=result, note=note,
-                                     expected_version=(versions or {}).get(str(household_id)))
+                    views.save_visit(session, scope, household_id, method=method, result=result, note=note,
+                                     expected_version=inputs.version(versions, household_id))
         except ConflictError:
             return common.notice(t("visit.conflict"), "error"), no_update, no_update, no_update
         except (AccessDenied, NotFoundError):
@@ -236,7 +241,7 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
         except GridMapError as exc:
             return common.notice(t("error.input", detail=str(exc)), "error"), no_update, no_update, no_update
         with Session(engine) as session:
-            body, new_versions = _reload(session, scope, int(flat_id), lang)
+            body, new_versions = _reload(session, scope, flat_id, lang)
         return common.notice(t("visit.saved"), "ok", id="visit-saved"), body, new_versions, ""
 
     @app.callback(Output(E_MESSAGE, "children"), Output(DETAILS, "children", allow_duplicate=True),
@@ -244,21 +249,26 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   Input(E_SUBMIT, "n_clicks"), State(E_CATEGORY, "value"), State(E_DESCRIPTION, "value"),
                   State(E_REPORTER, "value"), State(FLAT_ID, "data"), State(LANG, "value"),
                   prevent_initial_call=True, running=[(Output(E_SUBMIT, "disabled"), True, False)])
+    @inputs.checked(lambda t: (inputs.notice(t), no_update, no_update))
     def submit_event(n, category, description, reporter, flat_id, lang):  # type: ignore[no-untyped-def]
         if not n:
             return no_update, no_update, no_update
         t = translator(lang)
-        if not (description or "").strip():
+        flat_id = inputs.an_id(flat_id, "flat")
+        category = inputs.code(category, schema.EVENT_CATEGORY_LABELS, "category")
+        description = inputs.text(description, "description")
+        reporter = inputs.text(reporter, "reporter")
+        if not description.strip():
             return common.notice(t("event.need_description"), "error"), no_update, no_update
         scope = auth.require_scope()
         try:
             with store.session_scope(engine) as session:
-                views.save_event(session, scope, int(flat_id), category=category, description=description,
+                views.save_event(session, scope, flat_id, category=category, description=description,
                                  reporter=reporter)
         except (AccessDenied, NotFoundError):
             return common.notice(t("denied.text"), "error"), no_update, no_update
         except GridMapError as exc:
             return common.notice(t("error.input", detail=str(exc)), "error"), no_update, no_update
         with Session(engine) as session:
-            body, _ = _reload(session, scope, int(flat_id), lang)
+            body, _ = _reload(session, scope, flat_id, lang)
         return common.notice(t("event.saved"), "ok", id="event-saved"), body, ""
