@@ -12,7 +12,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth, worklist_views
+from dashboard import auth, inputs, worklist_views
 from dashboard.components import common
 from dashboard.i18n import translator
 from geodata import schema, store
@@ -104,17 +104,20 @@ def register_callbacks(app, engine: Engine) -> None:  # type: ignore[no-untyped-
     @app.callback(Output(LIST, "children"), Output(MESSAGE, "children"),
                   Input({"type": DECIDE, "visit": ALL, "action": ALL}, "n_clicks"), State(LANG, "value"),
                   prevent_initial_call=True)
+    @inputs.checked(lambda t: (no_update, inputs.notice(t, id="approvals-error")))
     def decide(clicks, lang):  # type: ignore[no-untyped-def]
         trigger = ctx.triggered_id
-        if not isinstance(trigger, dict) or not any(c for c in (clicks or [])) or not ctx.triggered[0]["value"]:
+        if (not isinstance(trigger, dict) or not any(inputs.sequence(clicks, "clicks"))
+                or not ctx.triggered[0]["value"]):
             return no_update, no_update
         t = translator(lang)
         scope = auth.require_scope()
-        approve = trigger["action"] == APPROVE
+        visit_id = inputs.an_id(trigger.get("visit"), "visit")
+        approve = inputs.code(trigger.get("action"), (APPROVE, REJECT), "action") == APPROVE
         message: Any
         try:
             with store.session_scope(engine) as session:
-                worklist_views.decide(session, scope, int(trigger["visit"]), approve=approve)
+                worklist_views.decide(session, scope, visit_id, approve=approve)
             message = common.notice(t("approvals.approved", _default="已批准，台账已更新。") if approve
                                     else t("approvals.rejected", _default="已驳回，相关问题重新待核实。"), "ok",
                                     id="approvals-saved")

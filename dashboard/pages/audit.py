@@ -14,7 +14,7 @@ from dash import Input, Output, dcc, html
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth
+from dashboard import auth, inputs
 from geodata import access, schema
 from geodata.errors import AccessDenied
 
@@ -31,9 +31,9 @@ FORBIDDEN = "只有社区管理员可以查看审计日志。"
 
 def _utc(day: str | None, *, end: bool) -> dt.datetime | None:
     """A local (UTC+8) calendar day from the date picker → naive UTC bound of the stored times."""
-    if not day:
+    date = inputs.day(day, "end_date" if end else "start_date")
+    if date is None:
         return None
-    date = dt.date.fromisoformat(day[:10])
     local = dt.datetime.combine(date + dt.timedelta(days=1) if end else date, dt.time.min, CST)
     utc = local.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return utc - dt.timedelta(microseconds=1) if end else utc
@@ -42,8 +42,10 @@ def _utc(day: str | None, *, end: bool) -> dt.datetime | None:
 def audit_rows(session: Session, scope: access.Scope | None, *, username: str | None = None,
                action: str | None = None, start_date: str | None = None, end_date: str | None = None,
                limit: int = LIMIT) -> list[dict[str, str]]:
-    """Rows for the table, newest first; AccessDenied for anyone but a community admin."""
-    entries = access.audit_entries(session, scope, username=(username or "").strip() or None, action=action or None,
+    """Rows for the table, newest first; AccessDenied for anyone but a community admin, inputs.BadInput for a
+    filter value the page's controls do not send."""
+    entries = access.audit_entries(session, scope, username=inputs.text(username, "username").strip() or None,
+                                   action=inputs.optional_code(action, ACTION_LABELS, "action"),
                                    since=_utc(start_date, end=False), until=_utc(end_date, end=True), limit=limit)
     rows = []
     for e in entries:
@@ -85,6 +87,7 @@ def register(app: dash.Dash, engine: Engine) -> None:
     @app.callback(Output("audit-results", "children"), Output("audit-count", "children"),
                   Input("audit-user", "value"), Input("audit-action", "value"),
                   Input("audit-dates", "start_date"), Input("audit-dates", "end_date"))
+    @inputs.checked(lambda t: (inputs.notice(t, id="audit-error"), ""))
     def _update(username: str | None, action: str | None, start_date: str | None,
                 end_date: str | None) -> tuple[object, str]:
         scope = auth.require_scope()

@@ -20,7 +20,7 @@ from plotly.subplots import make_subplots
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth, compare_views, config
+from dashboard import auth, compare_views, config, inputs
 from dashboard.components import common
 from dashboard.i18n import translator
 from geodata import access, compare, indicators, store
@@ -294,6 +294,12 @@ def _day(value: str | None) -> Any:
     return compare_views.parse_day(value)
 
 
+def _street_and_key(street_id: Any, key: Any) -> tuple[int, str]:
+    """The chosen street (0 for none: compare_views then answers None) and indicator key."""
+    return (inputs.optional_id(street_id, "street") or 0,
+            inputs.optional_code(key, compare.BY_KEY, "indicator") or compare_views.DEFAULT_KEY)
+
+
 def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type: ignore[no-untyped-def]
     offset = config.display_offset(settings)
 
@@ -303,22 +309,23 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   Output(MESSAGE, "children"), Output(MAP, "viewport"),
                   Input(STREET, "value"), Input(INDICATOR, "value"), Input(AS_OF, "date"), Input(AGAINST, "date"),
                   Input(LANG, "value"), State(TABLE, "dashGridOptions"))
+    @inputs.checked(lambda t: ((no_update,) * 9 + (inputs.notice(t), no_update)))
     def update(street_id, key, as_of, against, lang, grid_options):  # type: ignore[no-untyped-def]
         t = translator(lang)
         scope = auth.require_scope()
+        street_id, key = _street_and_key(street_id, key)
+        grid_options = inputs.mapping(grid_options, "dashGridOptions")
         nothing = (no_update,) * 9
         try:
             as_of_day, against_day = _day(as_of), _day(against)
         except ValueError:
             return (*nothing, common.notice(t("compare.bad_date"), "error"), no_update)
         with Session(engine) as session:
-            data = compare_views.compare_data(session, scope, int(street_id or 0),
-                                              key=key if key in compare.BY_KEY else compare_views.DEFAULT_KEY,
-                                              as_of=as_of_day, against=against_day, offset=offset)
+            data = compare_views.compare_data(session, scope, street_id, key=key, as_of=as_of_day,
+                                              against=against_day, offset=offset)
         if data is None:
             return (*nothing, common.notice(t("denied.text"), "error", id="compare-denied"), no_update)
-        options = {**(grid_options or {}), "pinnedBottomRowData": [{**data["median"],
-                                                                     "community": t("compare.median")}]}
+        options = {**grid_options, "pinnedBottomRowData": [{**data["median"], "community": t("compare.median")}]}
         viewport = no_update
         if ctx.triggered_id == STREET and data["map"]["bounds"]:
             viewport = {"bounds": data["map"]["bounds"], "transition": "flyToBounds"}
@@ -330,10 +337,11 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   Input(EXPORT_XLSX, "n_clicks"), Input(EXPORT_PNG, "n_clicks"),
                   State(STREET, "value"), State(INDICATOR, "value"), State(AS_OF, "date"), State(AGAINST, "date"),
                   State(LANG, "value"), prevent_initial_call=True)
+    @inputs.checked(lambda t: (no_update, inputs.notice(t)))
     def export(_xlsx, _png, street_id, key, as_of, against, lang):  # type: ignore[no-untyped-def]
         t = translator(lang)
         scope = auth.require_scope()
-        key = key if key in compare.BY_KEY else compare_views.DEFAULT_KEY
+        street_id, key = _street_and_key(street_id, key)
         try:
             as_of_day = _day(as_of) or indicators.local_today()
             against_day = _day(against)
@@ -345,10 +353,10 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                           "title": t("compare.png_title"), "against": t("compare.png_against"),
                           "note": t("compare.suppressed_note", hidden=f"<{compare.SUPPRESS_BELOW}"),
                           "synthetic": t("banner.synthetic")}
-                result = compare_views.export_png(session, scope, int(street_id or 0), key=key, as_of=as_of_day,
+                result = compare_views.export_png(session, scope, street_id, key=key, as_of=as_of_day,
                                                   against=against_day, lang=lang, labels=labels)
             else:
-                result = compare_views.export_xlsx(session, scope, int(street_id or 0), key=key, as_of=as_of_day,
+                result = compare_views.export_xlsx(session, scope, street_id, key=key, as_of=as_of_day,
                                                    against=against_day)
         if result is None:
             return no_update, common.notice(t("denied.text"), "error")
@@ -359,14 +367,16 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
     @app.callback(Output("url", "pathname", allow_duplicate=True), Output("url", "search", allow_duplicate=True),
                   Input(LAYER, "clickData"), Input(TABLE, "cellClicked"), State(STREET, "value"),
                   prevent_initial_call=True)
+    @inputs.checked()
     def open_community(click, cell, street_id):  # type: ignore[no-untyped-def]
         scope = auth.require_scope()
+        street_id = inputs.optional_id(street_id, "street") or 0
+        cell = inputs.mapping(cell, "cellClicked")
         with Session(engine) as session:
             if ctx.triggered_id == LAYER:
-                target = ((click or {}).get("properties") or {}).get("id")
-            elif (cell or {}).get("colId") == "community":
-                target = compare_views.community_id_by_name(session, scope, int(street_id or 0),
-                                                            str(cell.get("value") or ""))
+                target = inputs.properties(click).get("id")
+            elif cell.get("colId") == "community":
+                target = compare_views.community_id_by_name(session, scope, street_id, str(cell.get("value") or ""))
             else:
                 target = None
             if target is None or not str(target).isdigit() or not access.community_visible(session, scope,

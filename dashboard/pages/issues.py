@@ -12,7 +12,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth, views
+from dashboard import auth, inputs, views
 from dashboard.components import common
 from dashboard.i18n import translator
 from geodata import store
@@ -81,13 +81,16 @@ def register_callbacks(app, engine: Engine) -> None:  # type: ignore[no-untyped-
                   Input({"type": CLOSE, "index": ALL}, "n_clicks"),
                   State({"type": COMMENT, "index": ALL}, "value"), State({"type": COMMENT, "index": ALL}, "id"),
                   State(LANG, "value"), prevent_initial_call=True)
+    @inputs.checked(lambda t: (inputs.notice(t, id="issues-error"), no_update))
     def close(clicks, comments, ids, lang):  # type: ignore[no-untyped-def]
-        if not isinstance(ctx.triggered_id, dict) or not any(clicks or []):
+        if not isinstance(ctx.triggered_id, dict) or not any(inputs.sequence(clicks, "clicks")):
             return no_update, no_update
         t = translator(lang)
-        event_id = int(ctx.triggered_id["index"])
-        comment = next((c for c, i in zip(comments, ids) if i["index"] == event_id), None)
-        if not (comment or "").strip():
+        event_id = inputs.an_id(ctx.triggered_id.get("index"), "event")
+        boxes = [inputs.mapping(i, "comment id").get("index") for i in inputs.sequence(ids, "comment ids")]
+        typed = [c for c, box in zip(inputs.sequence(comments, "comments"), boxes) if box == event_id]
+        comment = inputs.text(typed[0] if typed else None, "comment")
+        if not comment.strip():
             return common.notice(t("issues.need_comment"), "error", id="issues-error"), no_update
         scope = auth.require_scope()
         try:

@@ -18,7 +18,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth, config
+from dashboard import auth, config, inputs
 from dashboard import plan_views as pv
 from dashboard.components import common
 from dashboard.i18n import translator
@@ -326,10 +326,13 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   Input(GENERATE, "n_clicks"), Input(GRID, "value"),
                   State(WHAT, "value"), State(WORKERS, "value"), State(DAYS, "value"), State(LANG, "value"),
                   prevent_initial_call=True, running=[(Output(GENERATE, "disabled"), True, False)])
+    @inputs.checked(lambda t: (no_update, no_update, inputs.notice(t, id="plan-error")))
     def show_route(n, grid_id, what, workers, days, lang):  # type: ignore[no-untyped-def]
         """'生成今日路线' plans and saves a route; choosing a grid shows its latest route of the day."""
         t = translator(lang)
         scope = auth.require_scope()
+        grid_id = inputs.optional_id(grid_id, "grid")
+        what = inputs.codes(what, pv.WHAT_GROUPS, "what")
         if ctx.triggered_id == GENERATE and not what:
             return no_update, no_update, common.notice(t("plan.need_what"), "error", id="plan-error")
         plan_id = None
@@ -353,8 +356,10 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
 
     @app.callback(Output(CARE, "children"), Input(GRID, "value"), Input(CARE_DAYS, "value"), State(LANG, "value"),
                   prevent_initial_call=True)
+    @inputs.checked(inputs.notice)
     def show_care(grid_id, days, lang):  # type: ignore[no-untyped-def]
         scope = auth.require_scope()
+        grid_id = inputs.optional_id(grid_id, "grid")
         try:
             with Session(engine) as session:
                 rows = pv.care_rows(session, scope, grid_id, days or pv.DEFAULT_DAYS)
@@ -364,10 +369,12 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
 
     @app.callback(Output(PROGRESS, "children"), Input(REFRESH, "n_clicks"), Input(GRID, "value"),
                   Input(PLAN_ID, "data"), State(LANG, "value"), prevent_initial_call=True)
+    @inputs.checked(inputs.notice)
     def show_progress(_n, grid_id, _plan, lang):  # type: ignore[no-untyped-def]
         scope = auth.require_scope()
         if not pv.leads(scope):
             return no_update
+        grid_id = inputs.optional_id(grid_id, "grid")
         with Session(engine) as session:
             rows = pv.progress(session, scope)
             detail = pv.progress_detail(session, scope, grid_id, offset=offset)
@@ -376,10 +383,12 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
     @app.callback(Output(DOWNLOAD, "data"), Output(MESSAGE, "children", allow_duplicate=True),
                   Input(XLSX, "n_clicks"), Input(HTML, "n_clicks"), State(PLAN_ID, "data"), State(LANG, "value"),
                   prevent_initial_call=True)
+    @inputs.checked(lambda t: (no_update, inputs.notice(t, id="plan-error")))
     def download(_xlsx, _html, plan_id, lang):  # type: ignore[no-untyped-def]
         if not (_xlsx or _html):
             return no_update, no_update
         t = translator(lang)
+        plan_id = inputs.optional_id(plan_id, "plan")
         if plan_id is None:
             return no_update, common.notice(t("plan.need_plan"), "info", id="plan-need")
         scope = auth.require_scope()

@@ -13,7 +13,7 @@ from dash import Input, Output, State, ctx, dcc, html, no_update
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from dashboard import auth, worklist_views
+from dashboard import auth, inputs, worklist_views
 from dashboard.components import common
 from dashboard.i18n import translator
 from geodata import schema, store
@@ -125,7 +125,8 @@ def layout(engine: Engine, lang: str) -> Any:
 
 
 def _grid_id(value: Any) -> int | None:
-    return None if value in (None, ALL_GRIDS) else int(value)
+    """The grid selector's value: a grid id, or None for all grids."""
+    return None if value == ALL_GRIDS else inputs.optional_id(value, "grid")
 
 
 def register_callbacks(app, engine: Engine) -> None:  # type: ignore[no-untyped-def]
@@ -133,14 +134,17 @@ def register_callbacks(app, engine: Engine) -> None:  # type: ignore[no-untyped-
                   Output(GRID, "value"), Input(COMMUNITY, "value"), Input(GRID, "value"), Input(CATEGORY, "value"),
                   State(LANG, "value"),
                   prevent_initial_call=True)
+    @inputs.checked(lambda t: (inputs.notice(t, id="worklist-error"), no_update, no_update, no_update))
     def refresh(community_id, grid, category, lang):  # type: ignore[no-untyped-def]
         t = translator(lang)
         scope = auth.require_scope()
         new_community = ctx.triggered_id == COMMUNITY
+        community_id = inputs.optional_id(community_id, "community")
         grid_id = None if new_community else _grid_id(grid)
+        category = inputs.optional_code(category, schema.FINDING_LABELS, "category")
         with Session(engine) as session:
             data = worklist_views.worklist_data(session, scope, community_id=community_id, grid_id=grid_id,
-                                                category=category or None)
+                                                category=category)
         if data is None:
             return common.denied(t), [], [], no_update
         options = _grid_options(data, t)
@@ -152,17 +156,21 @@ def register_callbacks(app, engine: Engine) -> None:  # type: ignore[no-untyped-
                   State(GRID, "value"), State(REASON, "value"), State(LANG, "value"), prevent_initial_call=True,
                   running=[(Output(EXPORT, "disabled"), True, False),
                            (Output(EXPORT_REGISTER, "disabled"), True, False)])
+    @inputs.checked(lambda t: (no_update, inputs.notice(t, id="worklist-error")))
     def download(n_worklist, n_register, community_id, grid, reason, lang):  # type: ignore[no-untyped-def]
         if not (n_worklist or n_register) or community_id is None:
             return no_update, no_update
         t = translator(lang)
         scope = auth.require_scope()
+        community_id = inputs.an_id(community_id, "community")
+        grid_id = _grid_id(grid)
+        reason = inputs.text(reason, "reason")
         try:
             with store.session_scope(engine) as session:   # the export is logged: commit it with the download
                 if ctx.triggered_id == EXPORT_REGISTER:
-                    name, content = worklist_views.register_xlsx(session, scope, int(community_id), reason)
+                    name, content = worklist_views.register_xlsx(session, scope, community_id, reason)
                 else:
-                    name, content = worklist_views.worklist_xlsx(session, scope, int(community_id), _grid_id(grid))
+                    name, content = worklist_views.worklist_xlsx(session, scope, community_id, grid_id)
         except (AccessDenied, NotFoundError):
             return no_update, common.notice(t("denied.text"), "error")
         except GridMapError as exc:
