@@ -910,6 +910,14 @@ class CommunityModel:
     def persons(self) -> int:
         return sum(len(f.reg.persons) for f in self.flats if f.reg is not None)
 
+    def checkpoint_links(self) -> list[int | None]:
+        """The true record links: for each checkpoint row, the index in `register_rows` of the same true person,
+        or None when that person is not on the register (newcomers, people from outside the community).
+
+        Read from the true identities the rows carry, so it draws nothing from the random streams."""
+        row_of = {id(r["_person"]): i for i, r in enumerate(self.register_rows)}
+        return [row_of.get(id(r["_person"])) for r in self.checkpoint_rows]
+
 
 def build_community(plan: CommunityPlan, *, as_of: date = AS_OF) -> CommunityModel:
     """Build one community in memory (no files): flats, register, checkpoint, truth and history."""

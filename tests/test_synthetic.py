@@ -307,6 +307,33 @@ def test_truth_story_and_rates(street: tuple[Path, dict]) -> None:
             schema.F_BIRTH_MISMATCH, schema.F_MISSING_PHONE} <= pcats
 
 
+def test_checkpoint_links_are_the_true_pairs() -> None:
+    model = synthetic.build_community(next(p for p in synthetic.plan_street() if p.name == SMALL))
+    links = model.checkpoint_links()
+    assert len(links) == len(model.checkpoint_rows)
+    truth = model.truth
+    outside = {o["seq"] for o in truth["checkpoint_outside"]}
+    new_ids = {f["id"] for f in truth["person_findings"] if f["category"] == schema.F_NEW_MEMBER}
+    at_two = {f["id"] for f in truth["person_findings"] if f["category"] == schema.F_ID_AT_TWO_FLATS}
+    assert at_two and new_ids and outside
+    register_ids = [id_text(r[schema.ID_NUMBER]) for r in model.register_rows]
+    for row, link in zip(model.checkpoint_rows, links):
+        true_id = row["_person"].id18
+        if link is None:
+            # from outside, a new member, or at a flat that was empty or changed hands
+            assert row[schema.SEQ] in outside or true_id in new_ids or row["_flat"].reg is None \
+                or row["_flat"].change not in (synthetic._SAME, synthetic._NEW_MEMBER, synthetic.CAUSE_DID_NOT_REGISTER)
+        else:
+            assert model.register_rows[link]["_person"] is row["_person"]
+            assert register_ids[link] in (true_id, synthetic._id15(true_id)) or register_ids[link][:14] == true_id[:14]
+            assert row[schema.SEQ] not in outside and true_id not in new_ids
+    linked_ids = {model.register_rows[k]["_person"].id18 for k in links if k is not None}
+    assert at_two <= linked_ids
+    # Same seed, same data: asking for the links changes nothing.
+    again = synthetic.build_community(model.plan)
+    assert again.truth == truth and again.checkpoint_links() == links
+
+
 # --- Geometry ---------------------------------------------------------------------------------------
 def test_lanxiang_shapefile_is_gbk_4549_without_cpg(street: tuple[Path, dict]) -> None:
     shp = street[0] / "lanxiang/buildings.shp"
