@@ -1,7 +1,7 @@
 """The app factory: `create_app(settings, engine=None) -> dash.Dash`.
 
 One shell layout (header with the language switch, a URL location, the page area) and one router callback that
-draws the page of the URL (`/`, `/community/<id>`, `/building/<id>`, `/flat/<id>`, `/street/<id>`, `/issues`,
+draws the page of the URL (`/`, `/community/<id>`, `/building/<id>`, `/flat/<id>`, `/street/<id>`, `/issues`, `/issue/<id>`,
 `/plan`, `/audit`) for the signed-in user's scope; `/` is the street page for street-office staff, the community map
 for everyone else. The map's view state travels in the URL's search string (pages/map.py).
 Every callback is registered here, inside the factory, over the given engine: no module-level state, so several
@@ -27,6 +27,7 @@ from dashboard.pages import building as building_page
 from dashboard.pages import compare as compare_page
 from dashboard.pages import data as data_page
 from dashboard.pages import flat as flat_page
+from dashboard.pages import issue as issue_page
 from dashboard.pages import issues as issues_page
 from dashboard.pages import map as map_page
 from dashboard.pages import plan as plan_page
@@ -42,6 +43,7 @@ ROUTES = {
     "building": re.compile(r"^/building/(\d{1,9})/?$"),
     "flat": re.compile(r"^/flat/(\d{1,9})/?$"),
     "street": re.compile(r"^/street/(\d{1,9})/?$"),
+    "issue": re.compile(r"^/issue/(\d{1,9})/?$"),
 }
 INDEX = """<!DOCTYPE html>
 <html lang="zh-CN">
@@ -110,6 +112,8 @@ def render(engine: Engine, settings: Settings, pathname: str | None, lang: str |
             return building_page.layout(views.building_sheet(session, scope, int(m.group(1))), lang)
         if m := ROUTES["flat"].match(path):
             return flat_page.layout(views.flat_detail(session, scope, int(m.group(1))), lang)
+        if m := ROUTES["issue"].match(path):
+            return issue_page.layout(views.issue_detail(session, scope, int(m.group(1))), lang)
     if path.rstrip("/") == issues_page.PATH:
         return issues_page.layout(engine, lang)
     if path.rstrip("/") == compare_page.PATH:
@@ -170,6 +174,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> dash.Dash:
     map_page.register_callbacks(app, engine, settings)
     street_page.register_callbacks(app, engine)
     issues_page.register_callbacks(app, engine)
+    issue_page.register_callbacks(app, engine)
     compare_page.register_callbacks(app, engine, settings)
     plan_page.register_callbacks(app, engine, settings)
     audit_page.register(app, engine)

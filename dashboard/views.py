@@ -18,7 +18,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from geodata import access, history, indicators, models, schema, verification
+from geodata import access, contacts, history, indicators, models, schema, verification
 from geodata.errors import AccessDenied, NotFoundError
 from layers import basemap, buildings, colors, communities, geojson, grids, legend, markers
 
@@ -580,12 +580,79 @@ def close_issue(session: Session, scope: access.Scope | None, event_id: int, *, 
         raise NotFoundError(f"event {event_id} does not exist")
     if not access.person_level_allowed(scope):
         raise AccessDenied(f"event {event_id}: your role cannot close events")
-    visible = (access.flat_visible(session, scope, event.flat_id) if event.flat_id is not None
-               else access.building_visible(session, scope, event.building_id) if event.building_id is not None
-               else access.community_visible(session, scope, event.community_id) and scope.grid_ids is None)
-    if not visible:
+    if not _event_visible(session, scope, event):
         raise AccessDenied(f"event {event_id}: outside your area")
     return verification.close_event(session, event_id, by=scope.username, comment=comment)
+
+
+def _event_visible(session: Session, scope: access.Scope | None, event: models.Event) -> bool:
+    """A person-level role sees an event at a flat or building of its area (community-wide ones: whole-community
+    scopes only)."""
+    if not access.person_level_allowed(scope):
+        return False
+    if event.flat_id is not None:
+        return access.flat_visible(session, scope, event.flat_id)
+    if event.building_id is not None:
+        return access.building_visible(session, scope, event.building_id)
+    return access.community_visible(session, scope, event.community_id) and scope.grid_ids is None
+
+
+def _contacts_rows(session: Session, scope: access.Scope, places: Iterable[contacts.FlatContacts]
+                   ) -> list[dict[str, Any]]:
+    """Flats with their contacts for display: names as the flat page shows them, phones masked; a flat outside the
+    viewer's grids keeps its label but shows nobody."""
+    out = []
+    for fc in places:
+        visible = access.flat_visible(session, scope, fc.flat_id)
+        people = [{"source": c.source, "name": c.name, "head": c.is_head, "phone": access.mask_phone(c.phone),
+                   "since": c.since.isoformat() if c.since else ""} for c in fc.contacts] if visible else []
+        out.append({"flat_id": fc.flat_id if visible else None, "label": fc.label, "floor": fc.floor,
+                    "changed": list(fc.changed), "contacts": people})
+    return out
+
+
+def issue_detail(session: Session, scope: access.Scope | None, event_id: int) -> dict[str, Any] | None:
+    """An event for its page: what, where, state, every transition (who, when, comment), the next states the
+    procedure allows, and — for a repair (leak) at a flat — where it may come from (`geodata.contacts`).
+    None when the event does not exist or is outside the scope (person-level roles only)."""
+    event = session.get(models.Event, event_id)
+    if event is None or scope is None or not _event_visible(session, scope, event):
+        return None
+    flat = session.get(models.Flat, event.flat_id) if event.flat_id is not None else None
+    building = flat.building if flat is not None else (
+        session.get(models.Building, event.building_id) if event.building_id is not None else None)
+    log = session.scalars(select(models.EventTransition).where(models.EventTransition.event_id == event.id)
+                          .order_by(models.EventTransition.at, models.EventTransition.id)).all()
+    detail: dict[str, Any] = {
+        "id": event.id, "category": event.category, "state": event.state, "description": event.description,
+        "reporter": event.reporter or "", "reported_at": _when(event.reported_at),
+        "closed_at": _when(event.closed_at) if event.closed_at else "",
+        "community": session.get(models.Community, event.community_id).name,
+        "building_id": building.id if building else None,
+        "building": (building.label or f"{building.number}幢") if building else "",
+        "flat_id": flat.id if flat else None, "place": f"{flat.unit}单元{flat.room}室" if flat else "",
+        "transitions": [{"from": tr.from_state, "to": tr.to_state, "at": _when(tr.at), "by": tr.by or "",
+                         "comment": tr.comment or ""} for tr in log],
+        "next_states": list(schema.EVENT_TRANSITIONS.get(event.state, ())),
+        "leak": None,
+    }
+    if flat is not None and event.category == schema.EC_REPAIR:
+        leak = contacts.leak_sources(session, flat.id)
+        detail["leak"] = {"above": _contacts_rows(session, scope, leak.above), "top_floor": leak.top_floor,
+                          "changed": _contacts_rows(session, scope, leak.changed_in_unit)}
+    return detail
+
+
+def advance_issue(session: Session, scope: access.Scope | None, event_id: int, to_state: str, *,
+                  comment: str | None) -> models.Event:
+    """Move an event one step along the procedure (受理, 派遣, 处置, 反馈, 核查, 结案 …) as the signed-in user,
+    after the scope check; `verification.transition_event` logs it. The caller commits."""
+    event = session.get(models.Event, event_id)
+    if event is None:
+        raise NotFoundError(f"event {event_id} does not exist")
+    if not _event_visible(session, scope, event):
+        raise AccessDenied(f"event {event_id}: outside your area")
+    return verification.transition_event(session, event_id, to_state, by=scope.username, comment=comment)
 
 
 # --- exports -------------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ def details(detail: dict[str, Any], lang: str) -> list[Any]:
     events = detail["events"]
     parts.append(html.Section([
         html.H3(t("flat.events")),
-        html.Ul([html.Li([html.Span(t(f'event_category.{e["category"]}'), className="gm-strong"),
+        html.Ul([html.Li([dcc.Link(t(f'event_category.{e["category"]}'), href=f'/issue/{e["id"]}',
+                                   className="gm-strong"),
                           html.Span(f' · {t("event_state." + e["state"])} · {e["reported_at"]}', className="gm-muted"),
                           html.Div(e["description"]),
                           html.Div(t("event.reported_by", who=e["reporter"]) if e["reporter"] else "",

@@ -1,6 +1,6 @@
 """The issues page (`/issues`): open events (事件) in the user's scope, oldest first — category, place, days open,
 state — and closing one (结案) with a comment, logged as a transition (views.close_issue →
-geodata.verification.close_event). The full dispatch workflow comes later.
+geodata.verification.close_event). 办理 opens the event's page (pages/issue.py) with the whole procedure.
 
 Street staff see the list at building level (no flat, no description) and cannot close.
 """
@@ -54,7 +54,9 @@ def table(rows: list[dict[str, Any]], lang: str, *, can_close: bool) -> Any:
                 dcc.Input(id={"type": COMMENT, "index": r["id"]}, type="text", className="gm-input",
                           placeholder=t("issues.comment_placeholder")),
                 html.Button(t("issues.close"), id={"type": CLOSE, "index": r["id"]},
-                            className="gm-button gm-button-small")], className="gm-inline-form")))
+                            className="gm-button gm-button-small"),
+                dcc.Link(t("issues.open"), href=f'/issue/{r["id"]}', className="gm-button gm-button-small",
+                         id=f'issue-open-{r["id"]}')], className="gm-inline-form")))
         body.append(html.Tr(cells, id=f'issue-row-{r["id"]}'))
     return html.Div([html.Div(t("issues.count", n=len(rows)), className="gm-subtitle"),
                      html.Table([html.Thead(html.Tr([html.Th(h) for h in head])), html.Tbody(body)],

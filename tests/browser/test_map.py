@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from geodata import indicators, schema, store
 from layers import buildings, colors, legend
-from tests.browser.conftest import VIEWPORT
+from tests.browser.conftest import USERNAME, VIEWPORT
 
 
 def _fill(page, building_id: int) -> str:  # type: ignore[no-untyped-def]
@@ -280,6 +280,28 @@ def test_click_building_record_visit_and_map_follows(admin_page, server):
     page.wait_for_function(f"document.querySelector('path.gm-building-{b3}').getAttribute('fill') === "
                            f"'{colors.STATUS_COLORS[schema.V_IN_PROGRESS]}'")
     assert page.get_attribute(f"path.gm-building-{b3}", "stroke") != colors.MISMATCH_COLOR   # mismatch settled
+    assert errors == []
+
+
+def test_issue_page_moves_the_event_along_and_suggests_leak_sources(admin_page, server):
+    """From the issues list to the event's page: its log, the next steps the procedure allows, one step taken with a
+    comment, and — for a leak — where it may come from (the flat is on the top floor: the roof)."""
+    page, errors = admin_page
+    page.click("text=事件")
+    page.wait_for_selector("#issues-page")
+    page.locator("#issues-table a", has_text="办理").first.click()
+    page.wait_for_selector("#issue-page")
+    assert page.inner_text("#issue-state") == "上报"
+    assert "楼上无户室" in page.inner_text("#issue-leak") and "楼顶" in page.inner_text("#issue-leak")
+    page.get_by_role("button", name="受理", exact=True).click()
+    page.wait_for_selector("#issue-saved")
+    page.wait_for_function("document.querySelector('#issue-state').innerText === '受理'")
+    log = page.inner_text("#issue-log")
+    assert "上报 → 受理" in log and USERNAME in log
+    # closing needs a reason: refused without one, the state unchanged
+    page.get_by_role("button", name="结案", exact=True).click()
+    page.wait_for_selector("#issue-error")
+    assert page.inner_text("#issue-state") == "受理"
     assert errors == []
 
 
