@@ -16,7 +16,7 @@ import geopandas as gpd
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from geodata import models, reconcile, schema, store, synthetic, verification
+from geodata import indicators, models, reconcile, schema, store, synthetic, verification
 from geodata.settings import Settings
 from loaders import areas, checkpoint, geo, register
 
@@ -101,8 +101,10 @@ def _flat_index(s: Session, community_id: int) -> dict[tuple[str, int, str], mod
 
 
 def _when(value: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(value) if "T" in value or " " in value else \
+    """history.json's China local time (a date alone: 10:00) as the store keeps time: naive UTC."""
+    local = dt.datetime.fromisoformat(value) if "T" in value or " " in value else \
         dt.datetime.combine(dt.date.fromisoformat(value), dt.time(10, 0))
+    return local.replace(tzinfo=indicators.LOCAL_TZ).astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
 def apply_history(engine: Engine, community: str, hist: dict) -> dict[str, int]:
