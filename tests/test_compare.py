@@ -65,9 +65,11 @@ def _person(hh: models.Household, birth: dt.date, *, phone: str | None = None, p
     return person
 
 
-def build_street(session: Session, *, synthetic: bool = False) -> dict[str, int]:
-    """Write 测试街道 (see the module docstring) and return the ids the tests need."""
-    street = models.Street(name=STREET, code="320411099", synthetic=synthetic)
+def build_street(session: Session, *, synthetic: bool = False, name: str = STREET,
+                 code: str = "320411099") -> dict[str, int]:
+    """Write 测试街道 (see the module docstring), or a copy of it called `name`, and return the ids the tests
+    need."""
+    street = models.Street(name=name, code=code, synthetic=synthetic)
     a = models.Community(street=street, name="甲社区", synthetic=synthetic)
     b = models.Community(street=street, name="乙社区", synthetic=synthetic)
     c = models.Community(street=street, name="丙社区", synthetic=synthetic)
@@ -368,6 +370,31 @@ def test_compare_periods(street):
     assert df.attrs["against"] == "2024-03-31" and df.attrs["as_of"] == "2024-04-30"
     assert pd.isna(hidden.loc["甲社区", "open_issues_change"])
     assert ["甲社区", "open_issues_change"] in hidden.attrs["suppressed"]
+
+
+def test_a_city_is_its_streets_side_by_side(db_url):
+    """Over several streets, or the whole store, the query groups by household rather than by street; the rows must
+    be the streets' own rows, with repeated community names prefixed by their street."""
+    engine = store.open_store(db_url)
+    with store.session_scope(engine) as s:
+        first = build_street(s)["street"]
+        second = build_street(s, name="别的街道", code="320411098")["street"]
+    with Session(engine) as s:
+        for suppress_below in (0, 5):
+            for as_of in (AS_OF, dt.date(2024, 4, 30)):
+                streets = {name: compare.community_indicators(s, sid, as_of=as_of, suppress_below=suppress_below)
+                           for name, sid in (("别的街道", second), (STREET, first))}
+                want = pd.concat([df.rename(index=lambda c, n=name: f"{n}/{c}") for name, df in streets.items()])
+                want_hidden = sorted([f"{name}/{r}", k] for name, df in streets.items()
+                                     for r, k in df.attrs["suppressed"])
+                for got in (compare.community_indicators(s, None, as_of=as_of, suppress_below=suppress_below),
+                            compare.community_indicators(s, [first, second], as_of=as_of,
+                                                         suppress_below=suppress_below)):
+                    assert list(got.index) == list(want.index)
+                    pd.testing.assert_frame_equal(got, want, check_exact=True, check_names=False)
+                    assert sorted(got.attrs["suppressed"]) == want_hidden
+                    assert got.attrs["street"] == "别的街道、测试街道"
+    engine.dispose()
 
 
 def test_arguments_are_checked(street):
