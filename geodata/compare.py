@@ -321,14 +321,15 @@ def _event_queries(level: str, area_ids: Sequence[int] | None, community_id: int
         from_ = (E.__table__.outerjoin(ef, ef.id == E.flat_id)
                  .join(models.Building, models.Building.id == func.coalesce(E.building_id, ef.building_id)))
         scope = [E.community_id == community_id]
-    rejected = (select(T.event_id, func.min(T.at).label("at")).where(T.to_state == schema.E_REJECTED)
-                .group_by(T.event_id).subquery())
+    # Looked up for the rejected events in scope only (a grouped subquery over the whole transition log cost a
+    # street a fifth of its time).
+    rejected_at = (select(func.min(T.at)).where(T.event_id == E.id, T.to_state == schema.E_REJECTED)
+                   .scalar_subquery())
     # NULLs spelled out: NOT (NULL < end) would drop the row.
     closed_by_end = or_(and_(E.closed_at.is_not(None), E.closed_at < end),
                         and_(E.state == schema.E_CLOSED, E.closed_at.is_(None)))
-    rejected_by_end = and_(E.state == schema.E_REJECTED, func.coalesce(rejected.c.at, E.reported_at) < end)
+    rejected_by_end = and_(E.state == schema.E_REJECTED, func.coalesce(rejected_at, E.reported_at) < end)
     open_query = (select(area, func.count()).select_from(from_)
-                  .outerjoin(rejected, rejected.c.event_id == E.id)
                   .where(*scope, E.reported_at < end, not_(closed_by_end), not_(rejected_by_end))
                   .group_by(area))
     # Times as stored text on SQLite: pandas parses them in one vectorised step.
