@@ -20,8 +20,10 @@ compare_periods for the street. Prints one table. Targets: street ≤ 300 ms, ci
 
 With --pg the cached city is copied into PostgreSQL (COPY, then ANALYZE) and the same figures are measured there.
 Times are wall-clock medians; the CPU column is this process's CPU time (the database work on SQLite, only the
-client's share on PostgreSQL). The load average is printed: on a shared machine other processes inflate the
-wall-clock figures.
+client's share on PostgreSQL). On PostgreSQL the server CPU column adds up the CPU time of the server's processes
+(the session's backend and its parallel workers), read from /proc when the server runs on this machine and its data
+directory is readable (as with --pg auto); otherwise it is left blank. The load average is printed: on a shared
+machine other processes inflate the wall-clock figures.
 """
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -358,21 +361,62 @@ def copy_to_postgres(sqlite_path: Path, url: str) -> None:
     print(f"copied to PostgreSQL in {time.perf_counter() - t0:.0f} s")
 
 
-def timed(fn, repeat: int) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
-    """(median wall time, max wall time, median CPU time of this process) of `repeat` runs after a warm-up."""
+def _proc_times(pid: int) -> tuple[int, list[int]]:
+    """(parent pid, [utime, stime, cutime, cstime] in clock ticks) of a process, from /proc/<pid>/stat."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()     # after the command name, which may hold spaces
+    return int(fields[1]), [int(x) for x in fields[11:15]]
+
+
+def server_cpu_clock(session: Session) -> Callable[[], float] | None:
+    """A function returning the CPU seconds used so far by the PostgreSQL server of `session` — the postmaster's
+    children now running plus those it has reaped (parallel workers) — or None when that server's processes cannot
+    be read here (another machine, or not allowed)."""
+    try:
+        data_dir = session.execute(text("SHOW data_directory")).scalar()
+        postmaster = int(Path(data_dir, "postmaster.pid").read_text().split()[0])
+        _proc_times(postmaster)
+    except Exception:  # noqa: BLE001 - any failure means the server's CPU cannot be read from here
+        session.rollback()
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def clock() -> float:
+        total = sum(_proc_times(postmaster)[1])
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    parent, times = _proc_times(int(entry))
+                except OSError:      # the process has ended meanwhile
+                    continue
+                if parent == postmaster:
+                    total += times[0] + times[1]
+        return total / tick
+    return clock
+
+
+def timed(fn: Callable[[], object], repeat: int,
+          server_clock: Callable[[], float] | None = None) -> tuple[float, float, float, float | None]:
+    """(median wall time, max wall time, median CPU time of this process, median server CPU time or None) of
+    `repeat` runs after a warm-up."""
     fn()    # warm-up: statement compilation, caches
-    wall, cpu = [], []
+    wall, cpu, server = [], [], []
     for _ in range(repeat):
+        before = server_clock() if server_clock else 0.0
         t, c = time.perf_counter(), time.process_time()
         fn()
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    return statistics.median(wall), max(wall), statistics.median(cpu)
+        if server_clock:
+            server.append(server_clock() - before)
+    return (statistics.median(wall), max(wall), statistics.median(cpu),
+            statistics.median(server) if server else None)
 
 
 def measure(url: str, backend: str, repeat: int) -> None:
     engine = store.make_engine(url)
     with Session(engine) as s:
+        server_clock = server_cpu_clock(s) if backend == "postgresql" else None
         street_id, community_id = 1, 1
         street_n = len(compare.community_indicators(s, street_id, as_of=AS_OF))
         city_n = len(compare.community_indicators(s, None, as_of=AS_OF))
@@ -386,11 +430,12 @@ def measure(url: str, backend: str, repeat: int) -> None:
              lambda: compare.community_indicators(s, None, as_of=AS_OF)),
         ]
         for name, target, fn in runs:
-            median, worst, cpu = timed(fn, repeat)
+            median, worst, cpu, server = timed(fn, repeat, server_clock)
             ok = "" if target is None else ("yes" if median <= target else "NO")
             tgt = "" if target is None else f"{target * 1000:.0f} ms"
+            server_text = "" if server is None else f"{server * 1000:8.0f} ms"
             print(f"{backend:10s} {name:56s} {median * 1000:8.0f} ms {worst * 1000:8.0f} ms {cpu * 1000:8.0f} ms "
-                  f"{tgt:>8s}  {ok}", flush=True)
+                  f"{server_text:>11s} {tgt:>8s}  {ok}", flush=True)
     engine.dispose()
 
 
@@ -430,7 +475,8 @@ def main(argv: list[str] | None = None) -> int:
             copy_to_postgres(path, pg_url)
         print(f"\nload average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs; "
               f"median of {args.repeat} runs after a warm-up\n")
-        print(f"{'backend':10s} {'what':56s} {'median':>11s} {'max':>11s} {'CPU':>11s} {'target':>8s}  ok")
+        print(f"{'backend':10s} {'what':56s} {'median':>11s} {'max':>11s} {'CPU':>11s} {'server CPU':>11s} "
+              f"{'target':>8s}  ok")
         measure(f"sqlite:///{path}", "sqlite", args.repeat)
         if pg_url:
             measure(pg_url, "postgresql", args.repeat)
