@@ -216,8 +216,8 @@ class Finding(Base):
     category: Mapped[str] = mapped_column(String(32), index=True)       # schema.F_*
     flat_id: Mapped[int | None] = mapped_column(ForeignKey("flat.id"), index=True)
     household_id: Mapped[int | None] = mapped_column(ForeignKey("household.id"), index=True)
-    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"))
-    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoint_registration.id"))
+    person_id: Mapped[int | None] = mapped_column(ForeignKey("person.id"), index=True)
+    checkpoint_id: Mapped[int | None] = mapped_column(ForeignKey("checkpoint_registration.id"), index=True)
     evidence: Mapped[str | None] = mapped_column(Text)
     confidence: Mapped[float | None] = mapped_column(Float)
     status: Mapped[str] = mapped_column(String(20), default="open")    # schema.FINDING_*

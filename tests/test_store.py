@@ -131,13 +131,15 @@ def test_migrations_from_empty_and_upgrade_keeps_data(db_url):
     with store.session_scope(engine) as s:
         s.add(models.Street(name="河海街道"))
     store.migrate(engine)
-    assert store.current_revision(engine) == "0002"
+    assert store.current_revision(engine) == "0003"
     with Session(engine) as s:
         assert s.scalars(select(models.Street.name)).all() == ["河海街道"]
     tables = set(inspect(engine).get_table_names())
     assert {"person", "household", "finding", "visit", "event", "event_transition", "care_contact", "app_user",
             "user_grid", "audit_log", "change_log", "import_batch", "quarantine_row",
             "checkpoint_registration"} <= tables
+    finding_indexes = {ix["name"] for ix in inspect(engine).get_indexes("finding")}
+    assert {"ix_finding_person_id", "ix_finding_checkpoint_id", "ix_finding_household_id"} <= finding_indexes
 
 
 def test_sqlite_uses_wal(tmp_path):
@@ -159,3 +161,13 @@ def test_postgis_geometry_is_generated_from_wkb(pg_url):
 def test_bad_url_is_a_clear_error():
     with pytest.raises(ValueError, match="GRIDMAP_DB"):
         store.make_engine("mysql://x")
+
+
+def test_models_and_migrations_agree(tmp_path):
+    """A column or index added to geodata.models needs its migration: the migrated schema has nothing to add."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    engine = store.open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), models.Base.metadata) == []
+    engine.dispose()
