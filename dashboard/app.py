@@ -104,10 +104,10 @@ def render(engine: Engine, settings: Settings, pathname: str | None, lang: str |
             if community_id is None:
                 return common.notice(t("map.no_community"), "info", id="page-empty")
             return map_page.layout(views.map_data(session, scope, community_id, offset=offset),
-                                   views.visible_communities(session, scope), lang, settings, search)
+                                   views.visible_communities(session, scope), lang, settings, search, path)
         if m := ROUTES["community"].match(path):
             return map_page.layout(views.map_data(session, scope, int(m.group(1)), offset=offset),
-                                   views.visible_communities(session, scope), lang, settings, search)
+                                   views.visible_communities(session, scope), lang, settings, search, path)
         if m := ROUTES["building"].match(path):
             return building_page.layout(views.building_sheet(session, scope, int(m.group(1))), lang)
         if m := ROUTES["flat"].match(path):

@@ -5,6 +5,9 @@ Geometry is sent once with the page; the layer switcher, the filters, the grid c
 only the layers' `hideout` (read by the committed style functions in assets/gridmap.js), never the data.
 The view (layer, category, filters, grid, overlays, selected building) lives in the URL's search string
 (`views.parse_map_query` / `views.map_query`): a view can be shared as a link, and the back button restores it.
+The page's Location also sees the URL of the page a link leads to, before the router has replaced this page: the
+page keeps the path it was drawn for (PATH) and ignores any other, so leaving the map sets off no view callbacks
+(their patches of the layers' `hideout` could otherwise land on the next page's layout: "Cannot patch undefined").
 """
 from __future__ import annotations
 
@@ -44,6 +47,8 @@ COMMUNITY_SELECT = "community-select"
 #: The map page's own view of the URL: the shell's `url` Location routes pages; this one carries the view state
 #: (a callback may only mix inputs that exist together, so the page's controls pair with a page-level Location).
 LOCATION = "map-url"
+#: The path the page was drawn for (`/` or `/community/<id>`): the page's Location acts on its own path only.
+PATH = "map-path"
 LANG = "lang-switch"
 
 OVERLAY_GRIDS = views.OVERLAY_GRIDS
@@ -196,7 +201,7 @@ def _wrap_class(show: list[str]) -> str:
 
 
 def layout(data: dict[str, Any] | None, communities: list[dict[str, Any]], lang: str, settings: Settings,
-           search: str | None = None) -> Any:
+           search: str | None = None, path: str = "/") -> Any:
     t = translator(lang)
     if data is None:
         return common.denied(t)
@@ -236,7 +241,7 @@ def layout(data: dict[str, Any] | None, communities: list[dict[str, Any]], lang:
         _coverage_table(data, t),
         exports,
     ], className="gm-side")
-    stores = [dcc.Location(id=LOCATION, refresh=False),
+    stores = [dcc.Location(id=LOCATION, refresh=False), dcc.Store(id=PATH, data=path),
               dcc.Store(id=META, data={"community_id": community["id"], "grids": data["grid_index"],
                                        "bounds": data["bounds"]}),
               dcc.Store(id=SELECTED, data=state["building"])]
@@ -317,12 +322,16 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
                   Output(SELECTED, "data"),
                   Input(LOCATION, "search"), Input(THEME, "value"), Input(CATEGORY, "value"), Input(FILTERS, "value"),
                   Input(GRID, "value"), Input(OVERLAYS, "value"), Input(SELECTED, "data"),
-                  prevent_initial_call=True)
+                  State(LOCATION, "pathname"), State(PATH, "data"), prevent_initial_call=True)
     @inputs.checked()
-    def sync_url(search, theme, category, only, grid, show, selected):  # type: ignore[no-untyped-def]
+    def sync_url(search, theme, category, only, grid, show, selected,  # type: ignore[no-untyped-def]
+                 pathname, own_path):
         """URL ⇄ controls: a new search string (link, back button) sets the controls; a control change writes the
-        search string (a history entry, so back restores the previous view)."""
+        search string (a history entry, so back restores the previous view). A URL of another path is the page
+        being left: the router replaces it, and its view stays as it is."""
         search = inputs.text(search, "search")
+        if inputs.text(pathname, "pathname") != inputs.text(own_path, "path"):
+            return (no_update,) * 7
         if ctx.triggered_id == LOCATION:
             s = views.parse_map_query(search)
             current = _state_of(theme, category, only, grid, show, selected)

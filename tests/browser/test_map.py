@@ -231,6 +231,28 @@ def test_labels_show_the_number_and_a_glyph_per_flag_when_close(admin_page, serv
     assert errors == []
 
 
+def test_leaving_the_map_sets_off_no_view_callbacks(admin_page, server):
+    """A link away from the map changes the URL before the router replaces the page: the map's own Location must
+    not take the new (empty) search for a view to restore. If it did, the restyle's hideout patch could arrive after
+    the next page is drawn — "Cannot patch undefined" on a busy machine."""
+    page, errors = admin_page
+    b3 = server["built"].building_ids["3"]
+    _click_centre(page, f"path.gm-building-{b3}")
+    page.wait_for_selector("#panel-open-building")
+    page.wait_for_function("location.search.includes('b=')")
+    page.wait_for_load_state("networkidle")
+    outputs: list[str] = []
+    page.on("request", lambda r: outputs.append(json.loads(r.post_data or "{}").get("output", ""))
+            if "_dash-update-component" in r.url else None)
+    page.click("#panel-open-building")
+    page.wait_for_selector("#flat-sheet")
+    page.wait_for_load_state("networkidle")
+    # the router draws the page; the map's URL sync is asked and answers no update, so nothing of the map follows
+    # (no hideout patch, no viewport, no side panel)
+    assert outputs and all(o.startswith(("..page.children", "..map-url.search")) for o in outputs), outputs
+    assert errors == []
+
+
 def test_click_building_record_visit_and_map_follows(admin_page, server):
     page, errors = admin_page
     built = server["built"]
