@@ -30,7 +30,9 @@ def verify_data(session: Session, scope: access.Scope | None, flat_id: int) -> d
 
     {"flat_id", "households": [{"id", "version", "head_name", "residence_status", "landlord",
     "members": [{"id", "name", "relation", "phone" (masked), "political_status", "hukou_type"}],
-    "findings": [open findings: {"id", "category", "evidence"}], "pending": n findings waiting for approval}]}
+    "findings": [open findings: {"id", "category", "evidence"}], "pending": n findings waiting for approval}],
+    "flat_findings": [for a flat without a household: the open findings an outcome for the flat itself settles
+    (`verification.flat_open_findings`, e.g. 人在户不在 from a checkpoint registration), same keys]}
     """
     if not access.flat_visible(session, scope, flat_id):
         return None
@@ -45,10 +47,13 @@ def verify_data(session: Session, scope: access.Scope | None, flat_id: int) -> d
         pending = verification.household_findings(session, hh.id, (schema.FINDING_PENDING_APPROVAL,))
         households.append({"id": hh.id, "version": hh.version, "head_name": hh.head_name,
                            "residence_status": hh.residence_status, "landlord": hh.landlord, "members": members,
-                           "findings": [{"id": f.id, "category": f.category, "evidence": f.evidence or ""}
-                                        for f in findings],
-                           "pending": len(pending)})
-    return {"flat_id": flat_id, "households": households}
+                           "findings": _finding_rows(findings), "pending": len(pending)})
+    flat_findings = [] if households else verification.flat_open_findings(session, flat_id)
+    return {"flat_id": flat_id, "households": households, "flat_findings": _finding_rows(flat_findings)}
+
+
+def _finding_rows(findings: list[models.Finding]) -> list[dict[str, Any]]:
+    return [{"id": f.id, "category": f.category, "evidence": f.evidence or ""} for f in findings]
 
 
 def _phone(raw: str, who: str) -> tuple[str, str | None]:

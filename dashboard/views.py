@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from geodata import access, contacts, history, indicators, models, schema, verification
-from geodata.errors import AccessDenied, NotFoundError
+from geodata.errors import AccessDenied, ConflictError, NotFoundError
 from layers import basemap, buildings, colors, communities, geojson, grids, legend, markers
 
 DEFAULT_COMMUNITY = "兰翔社区"
@@ -301,20 +301,17 @@ def flat_detail(session: Session, scope: access.Scope | None, flat_id: int,
     }
 
 
-def save_visit(session: Session, scope: access.Scope | None, household_id: int, *, method: str, result: str,
-               note: str | None, expected_version: int | None = None) -> models.Visit:
-    """Record a verification outcome as the signed-in user (`verification.record_visit`), after the scope check."""
-    if not access.household_visible(session, scope, household_id):
-        raise AccessDenied(f"household {household_id}: outside your area")
-    return verification.record_visit(session, household_id, by=scope.username, method=method, result=result,
-                                     note=note, expected_version=expected_version)
-
-
 def save_flat_visit(session: Session, scope: access.Scope | None, flat_id: int, *, method: str, result: str,
                     note: str | None) -> models.Visit:
-    """Record a verification of a flat without a household (`verification.record_flat_visit`), scope-checked."""
+    """Record a verification of a flat without a household (`verification.record_flat_visit`), scope-checked.
+
+    Raises ConflictError when the flat has a register household by now (the form was drawn before an import or a
+    correction added one): that household is verified instead, so nothing is written."""
     if not access.flat_visible(session, scope, flat_id):
         raise AccessDenied(f"flat {flat_id}: outside your area")
+    if session.scalar(select(func.count()).select_from(models.Household)
+                      .where(models.Household.flat_id == flat_id, models.Household.active)):
+        raise ConflictError(f"flat {flat_id} has a register household by now; reload and verify the household")
     return verification.record_flat_visit(session, flat_id, by=scope.username, method=method, result=result,
                                           note=note)
 

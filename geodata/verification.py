@@ -104,18 +104,34 @@ def _link(visit: models.Visit, closed: list[models.Finding]) -> None:
         visit.finding_id = closed[0].id
 
 
-def _close_findings(session: Session, flat_id: int, household: models.Household | None,
-                    at: dt.datetime) -> list[models.Finding]:
+def _findings_of(session: Session, flat_id: int, household_id: int | None,
+                 statuses: tuple[str, ...]) -> list[models.Finding]:
+    """The findings in `statuses`, oldest first, that an outcome at the flat settles: the flat's findings that belong
+    to no household or person (the flat's own, or a checkpoint registration placed at the flat), and — for a
+    household — its own and its members'."""
     at_flat = select(models.CheckpointRegistration.id).where(models.CheckpointRegistration.flat_id == flat_id)
     unattached = models.Finding.household_id.is_(None) & models.Finding.person_id.is_(None)
     clauses = [unattached & (models.Finding.flat_id == flat_id),
                unattached & models.Finding.flat_id.is_(None) & models.Finding.checkpoint_id.in_(at_flat)]
-    if household is not None:
-        member_ids = select(models.Person.id).where(models.Person.household_id == household.id)
-        clauses += [models.Finding.household_id == household.id, models.Finding.person_id.in_(member_ids)]
-    findings = list(session.scalars(select(models.Finding)
-                                    .where(models.Finding.status == schema.FINDING_OPEN, or_(*clauses))
-                                    .order_by(models.Finding.id)))
+    if household_id is not None:
+        member_ids = select(models.Person.id).where(models.Person.household_id == household_id)
+        clauses += [models.Finding.household_id == household_id, models.Finding.person_id.in_(member_ids)]
+    return list(session.scalars(select(models.Finding)
+                                .where(models.Finding.status.in_(statuses), or_(*clauses))
+                                .order_by(models.Finding.id)))
+
+
+def flat_open_findings(session: Session, flat_id: int) -> list[models.Finding]:
+    """The open findings an outcome for a flat without a household settles (`record_flat_visit`), oldest first."""
+    if session.get(models.Flat, flat_id) is None:
+        raise NotFoundError(f"flat {flat_id} does not exist")
+    return _findings_of(session, flat_id, None, (schema.FINDING_OPEN,))
+
+
+def _close_findings(session: Session, flat_id: int, household: models.Household | None,
+                    at: dt.datetime) -> list[models.Finding]:
+    findings = _findings_of(session, flat_id, household.id if household is not None else None,
+                            (schema.FINDING_OPEN,))
     for finding in findings:
         finding.status = schema.FINDING_CLOSED
         finding.closed_at = at
@@ -255,16 +271,7 @@ def household_findings(session: Session, household_id: int, statuses: tuple[str,
     household = session.get(models.Household, household_id)
     if household is None:
         raise NotFoundError(f"household {household_id} does not exist")
-    flat_id = household.flat_id
-    at_flat = select(models.CheckpointRegistration.id).where(models.CheckpointRegistration.flat_id == flat_id)
-    unattached = models.Finding.household_id.is_(None) & models.Finding.person_id.is_(None)
-    member_ids = select(models.Person.id).where(models.Person.household_id == household.id)
-    clauses = [unattached & (models.Finding.flat_id == flat_id),
-               unattached & models.Finding.flat_id.is_(None) & models.Finding.checkpoint_id.in_(at_flat),
-               models.Finding.household_id == household.id, models.Finding.person_id.in_(member_ids)]
-    return list(session.scalars(select(models.Finding)
-                                .where(models.Finding.status.in_(statuses), or_(*clauses))
-                                .order_by(models.Finding.id)))
+    return _findings_of(session, household.flat_id, household.id, statuses)
 
 
 def _clean_text(value: Any, what: str, *, required: bool = False) -> str | None:

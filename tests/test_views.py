@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dashboard import __main__ as cli
-from dashboard import config, i18n, views
+from dashboard import config, i18n, verify_views, views
 from geodata import access, history, indicators, models, schema, store, verification
 from geodata.errors import AccessDenied, ConflictError, InputError, NotFoundError
 from geodata.settings import load_settings
@@ -183,14 +183,21 @@ def test_flat_detail_is_scoped(env):
         assert views.flat_detail(s, None, built.flat_ids[("3", 1, "101")]) is None
 
 
-def test_save_visit_verifies_closes_findings_and_recolours(env):
+def _save(s, scope, household_id, result=schema.R_CONFIRMED,  # type: ignore[no-untyped-def]
+          note=None, expected_version=None):
+    """An outcome from the flat page's verification form (all open findings, no corrections)."""
+    return verify_views.save_outcome(s, scope, household_id, method=schema.M_DOOR, result=result, note=note,
+                                     finding_ids=None, form={}, expected_version=expected_version,
+                                     require_approval=False)
+
+
+def test_save_outcome_verifies_closes_findings_and_recolours(env):
     engine, built, scopes = env
     key = built.finding_flat
     household_id = built.household_ids[key]
     with store.session_scope(engine) as s:
         version = s.get(models.Household, household_id).version
-        visit = views.save_visit(s, scopes["worker"], household_id, method=schema.M_DOOR, result=schema.R_CONFIRMED,
-                                 note="户主在家", expected_version=version)
+        (visit,) = _save(s, scopes["worker"], household_id, note="户主在家", expected_version=version)
         visit_id = visit.id
     with Session(engine) as s:
         hh = s.get(models.Household, household_id)
@@ -207,24 +214,24 @@ def test_save_visit_verifies_closes_findings_and_recolours(env):
         assert detail["visits"][0]["note"] == "户主在家" and detail["flat"]["status"] == schema.V_VERIFIED
 
 
-def test_save_visit_conflict_and_scope(env):
+def test_save_outcome_conflict_and_scope(env):
+    """Two workers on one household: the second, holding the version the form was drawn with, is refused and
+    nothing of theirs is written."""
     engine, built, scopes = env
     household_id = built.household_ids[built.finding_flat]
     with store.session_scope(engine) as s:
         stale = s.get(models.Household, household_id).version
-        views.save_visit(s, scopes["admin"], household_id, method=schema.M_PHONE, result=schema.R_CONFIRMED,
-                         note=None, expected_version=stale)
+        _save(s, scopes["admin"], household_id, note="第一位", expected_version=stale)
     with store.session_scope(engine) as s, pytest.raises(ConflictError, match="changed by someone else"):
-        views.save_visit(s, scopes["admin"], household_id, method=schema.M_PHONE, result=schema.R_CORRECTED,
-                         note=None, expected_version=stale)
+        _save(s, scopes["worker"], household_id, result=schema.R_REVISIT, note="第二位", expected_version=stale)
     with store.session_scope(engine) as s, pytest.raises(AccessDenied):
-        views.save_visit(s, scopes["worker"], built.household_ids[("1", 1, "101")], method=schema.M_PHONE,
-                         result=schema.R_CONFIRMED, note=None)
+        _save(s, scopes["worker"], built.household_ids[("1", 1, "101")])
     with store.session_scope(engine) as s, pytest.raises(AccessDenied):
-        views.save_visit(s, scopes["street"], household_id, method=schema.M_PHONE, result=schema.R_CONFIRMED,
-                         note=None)
+        _save(s, scopes["street"], household_id)
     with Session(engine) as s:
-        assert s.scalar(select(models.Visit.id).where(models.Visit.result == schema.R_CORRECTED)) is None
+        notes = s.scalars(select(models.Visit.note).where(models.Visit.household_id == household_id)).all()
+        assert notes == ["第一位"]
+        assert s.get(models.Household, household_id).verified_by == "admin"
 
 
 def test_record_visit_without_closing_result_and_with_corrections(env):

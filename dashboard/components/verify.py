@@ -7,6 +7,11 @@ dashboard.verify_views.save_outcome (scope-checked; phones and IDs checked with 
 geodata.verification.record_outcome; with settings.require_approval a grid worker's corrections wait for a grid
 leader (/approvals). A household changed by someone else since the form was drawn is refused, nothing overwritten.
 
+A flat without a register household is verified as a whole (an empty flat confirmed, or people registered there at
+the checkpoint — 人在户不在 — checked): the form lists the open findings such an outcome settles, and saving goes
+through dashboard.views.save_flat_visit (geodata.verification.record_flat_visit); a flat that has gained a household
+since the form was drawn is refused the same way.
+
 The form's body is drawn by a callback from the flat id (and redrawn whenever the flat page's household versions
 change), so the flat page's layout needs nothing but `form(detail, t)`.
 """
@@ -34,6 +39,8 @@ HH, FINDINGS, CORR, HH_FIELD, PERSON, NEW, NEW_LIST, ADD = (
     "verify-hh", "verify-findings", "verify-corr", "verify-hh-field", "verify-person", "verify-new",
     "verify-new-list", "verify-add")
 HIDDEN = {"display": "none"}
+#: Value of the household selector meaning "the flat itself" (no active household lives there).
+WHOLE_FLAT = "flat"
 
 
 def _options(prefix: str, codes: Any, t: Translator) -> list[dict[str, Any]]:
@@ -96,11 +103,14 @@ def _member(m: dict[str, Any], t: Translator) -> html.Fieldset:
     ], className="gm-verify-member")
 
 
+def _finding_label(f: dict[str, Any], t: Translator) -> str:
+    return (t("finding." + f["category"], _default=schema.FINDING_LABELS.get(f["category"], "?"))
+            + (f' · {f["evidence"][:60]}' if f["evidence"] else ""))
+
+
 def _household(h: dict[str, Any], shown: bool, corrected: bool, t: Translator) -> html.Div:
     hid = h["id"]
-    findings = [{"label": f'{t("finding." + f["category"], _default=schema.FINDING_LABELS.get(f["category"], "?"))}'
-                          + (f' · {f["evidence"][:60]}' if f["evidence"] else ""), "value": f["id"]}
-                for f in h["findings"]]
+    findings = [{"label": _finding_label(f, t), "value": f["id"]} for f in h["findings"]]
     parts: list[Any] = []
     if h["pending"]:
         parts.append(common.notice(t("verify.pending", _default="该户有 {n} 个问题的更正正在等待审批。", n=h["pending"]),
@@ -146,8 +156,7 @@ def body(data: dict[str, Any] | None, lang: str) -> list[Any]:
         return [html.P(t("denied.text"), className="gm-muted")]
     households = data["households"]
     if not households:
-        return [html.P(t("verify.no_household", _default="该房屋没有在册住户：请用上方“记录核实结果”整套核实。"),
-                       className="gm-muted", id="verify-no-household")]
+        return _whole_flat(data["flat_findings"], t)
     options = [{"label": t("household.title", head=h["head_name"] or "–"), "value": h["id"]} for h in households]
     first = households[0]["id"]
     return [
@@ -155,6 +164,31 @@ def body(data: dict[str, Any] | None, lang: str) -> list[Any]:
                   dcc.Dropdown(id=HOUSEHOLD, options=options, value=first, clearable=False, searchable=False)],
                  style=None if len(households) > 1 else HIDDEN),
         *[_household(h, h["id"] == first, False, t) for h in households],
+        *_outcome(t),
+    ]
+
+
+def _whole_flat(findings: list[dict[str, Any]], t: Translator) -> list[Any]:
+    """The form for a flat without a household: the outcome is for the flat itself and settles its open findings
+    (listed, not chosen: `record_flat_visit` closes them all); nothing to correct in the register."""
+    listed = (html.Ul([html.Li(_finding_label(f, t)) for f in findings], className="gm-list gm-small")
+              if findings else html.P(t("verify.no_flat_findings", _default="没有待核实的问题，将记录为整套核实。"),
+                                      className="gm-muted"))
+    return [
+        html.Div([html.Label(t("visit.household")), html.Div(t("visit.whole_flat"), className="gm-strong"),
+                  dcc.Dropdown(id=HOUSEHOLD, options=[{"label": t("visit.whole_flat"), "value": WHOLE_FLAT}],
+                               value=WHOLE_FLAT, clearable=False, searchable=False, style=HIDDEN)],
+                 id="verify-whole-flat"),
+        html.P(t("verify.whole_flat", _default="该房屋没有在册住户：本次核实记录为整套房屋。"), className="gm-muted gm-small"),
+        html.Label(t("verify.findings", _default="本次核实的问题")),
+        html.Div(listed, id="verify-flat-findings"),
+        *_outcome(t),
+    ]
+
+
+def _outcome(t: Translator) -> list[Any]:
+    """Method, result, note and the save button (ids METHOD, RESULT, NOTE, SUBMIT)."""
+    return [
         html.Label(t("visit.method")),
         dcc.RadioItems(id=METHOD, options=[{"label": t(f"method.{m}"), "value": m} for m in schema.METHOD_LABELS],
                        value=schema.M_PHONE, inline=True, className="gm-radio-inline"),
@@ -260,7 +294,8 @@ def register_callbacks(app: Any, engine: Engine, settings: Settings, *, flat_sto
             return no_update, no_update, no_update, no_update
         t = translator(lang_value)
         scope = auth.require_scope()
-        household_id = inputs.an_id(household_id, "household")
+        whole_flat = household_id == WHOLE_FLAT
+        household_id = None if whole_flat else inputs.an_id(household_id, "household")
         flat_id = inputs.an_id(flat_id, "flat")
         method = inputs.code(method, schema.METHOD_LABELS, "method")
         result = inputs.code(result, schema.RESULT_LABELS, "result")
@@ -268,18 +303,23 @@ def register_callbacks(app: Any, engine: Engine, settings: Settings, *, flat_sto
         states = ctx.states_list      # pattern-matching states with their ids, in the order declared above
         ticked = _by_household(states[4], "findings")
         offered = _by_household(states[5], "finding options")
-        if offered.get(household_id) and not ticked.get(household_id):
+        if not whole_flat and offered.get(household_id) and not ticked.get(household_id):
             return (common.notice(t("verify.need_finding", _default="请至少选择一个本次核实的问题。"), "error",
                                   id="verify-error"), no_update, no_update, no_update)
-        raw = form_values(household_id, states[6], states[7], states[8])
+        raw = None if whole_flat else form_values(household_id, states[6], states[7], states[8])
         try:
             with store.session_scope(engine) as session:
-                visits = verify_views.save_outcome(
-                    session, scope, household_id, method=method, result=result, note=note,
-                    finding_ids=inputs.ids(ticked[household_id], "findings") if household_id in ticked else None,
-                    form=raw,
-                    expected_version=inputs.version(versions_data, household_id),
-                    require_approval=settings.require_approval)
+                if household_id is None:
+                    views.save_flat_visit(session, scope, flat_id, method=method, result=result,
+                                          note=note.strip() or None)
+                    visits = []
+                else:
+                    visits = verify_views.save_outcome(
+                        session, scope, household_id, method=method, result=result, note=note,
+                        finding_ids=inputs.ids(ticked[household_id], "findings") if household_id in ticked else None,
+                        form=raw,
+                        expected_version=inputs.version(versions_data, household_id),
+                        require_approval=settings.require_approval)
                 pending = any(v.approval == verification.APPROVAL_PENDING for v in visits)
         except ConflictError:
             return (common.notice(t("verify.conflict", _default="该户信息已被他人修改，请刷新后重试"), "error",

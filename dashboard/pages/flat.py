@@ -1,9 +1,10 @@
 """The flat page (`/flat/<id>`): households and members (ID numbers and phones masked), open findings, visits,
-events and the change history, with forms to record a verification outcome and report an event, and — where
-someone is 60+ — the care-contact form (关爱联系, components/care.py).
+events and the change history, with one verification form (逐项核实与更正, components/verify.py: per finding with corrections, or
+the flat as a whole when no household is registered there), the event form, and — where someone is 60+ — the
+care-contact form (关爱联系, components/care.py); roles that may see full values get 查看完整信息 (components/reveal.py).
 
-The forms call `views.save_visit` / `views.save_event` (scope-checked, then geodata.verification) and re-render
-the details; the map shows the new status the next time it is drawn.
+The forms save through scope-checked views (dashboard.verify_views, `views.save_flat_visit`, `views.save_event`,
+then geodata.verification) and re-render the details; the map shows the new status the next time it is drawn.
 """
 from __future__ import annotations
 
@@ -17,19 +18,15 @@ from dashboard import auth, inputs, views
 from dashboard.components import care, common, reveal, verify
 from dashboard.i18n import translator
 from geodata import schema, store
-from geodata.errors import AccessDenied, ConflictError, GridMapError, NotFoundError
+from geodata.errors import AccessDenied, GridMapError, NotFoundError
 from geodata.settings import Settings
 
 DETAILS = "flat-details"
 FLAT_ID = "flat-id"
 VERSIONS = "flat-versions"
-V_HOUSEHOLD, V_METHOD, V_RESULT, V_NOTE, V_SUBMIT, V_MESSAGE = (
-    "visit-household", "visit-method", "visit-result", "visit-note", "visit-submit", "visit-message")
 E_CATEGORY, E_DESCRIPTION, E_REPORTER, E_SUBMIT, E_MESSAGE = (
     "event-category", "event-description", "event-reporter", "event-submit", "event-message")
 LANG = "lang-switch"
-#: Value of the household selector meaning "the flat itself" (no active household lives there).
-WHOLE_FLAT = "flat"
 
 
 def address(detail: dict[str, Any], t) -> str:  # type: ignore[no-untyped-def]
@@ -130,28 +127,6 @@ def details(detail: dict[str, Any], lang: str) -> list[Any]:
     return parts
 
 
-def _visit_form(detail: dict[str, Any], t) -> html.Section:  # type: ignore[no-untyped-def]
-    households = detail["households"]
-    # A flat without a household is verified as a whole (an empty flat, or people found living there).
-    options = ([{"label": t("household.title", head=h["head_name"] or "–"), "value": h["id"]} for h in households]
-               or [{"label": t("visit.whole_flat"), "value": WHOLE_FLAT}])
-    return html.Section([
-        html.H3(t("visit.form_title")),
-        html.Label(t("visit.household"), htmlFor=V_HOUSEHOLD),
-        dcc.Dropdown(id=V_HOUSEHOLD, options=options, value=options[0]["value"], clearable=False, searchable=False),
-        html.Label(t("visit.method")),
-        dcc.RadioItems(id=V_METHOD, options=[{"label": t(f"method.{m}"), "value": m} for m in schema.METHOD_LABELS],
-                       value=schema.M_PHONE, inline=True, className="gm-radio-inline"),
-        html.Label(t("visit.result")),
-        dcc.RadioItems(id=V_RESULT, options=[{"label": t(f"result.{r}"), "value": r} for r in schema.RESULT_LABELS],
-                       value=schema.R_CONFIRMED, inline=True, className="gm-radio-inline"),
-        html.Label(t("visit.note"), htmlFor=V_NOTE),
-        dcc.Textarea(id=V_NOTE, placeholder=t("visit.note_placeholder"), className="gm-textarea", maxLength=2000),
-        html.Button(t("visit.submit"), id=V_SUBMIT, n_clicks=0, className="gm-button gm-button-primary"),
-        html.Div(id=V_MESSAGE),
-    ], className="gm-card gm-form", id="visit-form")
-
-
 def _event_form(t) -> html.Section:  # type: ignore[no-untyped-def]
     return html.Section([
         html.H3(t("event.form_title")),
@@ -191,7 +166,7 @@ def layout(detail: dict[str, Any] | None, lang: str) -> Any:
     ], className="gm-page-head")
     body = html.Div([
         html.Div(details(detail, lang), id=DETAILS, className="gm-col-main"),
-        html.Div([x for x in (_visit_form(detail, t), verify.form(detail, t), care.form(detail, t), _event_form(t),
+        html.Div([x for x in (verify.form(detail, t), care.form(detail, t), _event_form(t),
                               reveal.form(detail, t, _may_reveal()))
                   if x is not None],
                  className="gm-col-side"),
@@ -209,41 +184,7 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
 
     def _reload(session: Session, scope, flat_id: int, lang: str):  # type: ignore[no-untyped-def]
         detail = views.flat_detail(session, scope, flat_id)
-        return (details(detail, lang), _versions(detail)) if detail else (common.denied(translator(lang)), {})
-
-    @app.callback(Output(V_MESSAGE, "children"), Output(DETAILS, "children"), Output(VERSIONS, "data"),
-                  Output(V_NOTE, "value"),
-                  Input(V_SUBMIT, "n_clicks"), State(V_HOUSEHOLD, "value"), State(V_METHOD, "value"),
-                  State(V_RESULT, "value"), State(V_NOTE, "value"), State(VERSIONS, "data"), State(FLAT_ID, "data"),
-                  State(LANG, "value"), prevent_initial_call=True,
-                  running=[(Output(V_SUBMIT, "disabled"), True, False)])
-    @inputs.checked(lambda t: (inputs.notice(t), no_update, no_update, no_update))
-    def submit_visit(n, household_id, method, result, note, versions, flat_id, lang):  # type: ignore[no-untyped-def]
-        if not n or household_id is None:
-            return no_update, no_update, no_update, no_update
-        t = translator(lang)
-        scope = auth.require_scope()
-        flat_id = inputs.an_id(flat_id, "flat")
-        household_id = WHOLE_FLAT if household_id == WHOLE_FLAT else inputs.an_id(household_id, "household")
-        method = inputs.code(method, schema.METHOD_LABELS, "method")
-        result = inputs.code(result, schema.RESULT_LABELS, "result")
-        note = inputs.text(note, "note").strip() or None
-        try:
-            with store.session_scope(engine) as session:
-                if household_id == WHOLE_FLAT:
-                    views.save_flat_visit(session, scope, flat_id, method=method, result=result, note=note)
-                else:
-                    views.save_visit(session, scope, household_id, method=method, result=result, note=note,
-                                     expected_version=inputs.version(versions, household_id))
-        except ConflictError:
-            return common.notice(t("visit.conflict"), "error"), no_update, no_update, no_update
-        except (AccessDenied, NotFoundError):
-            return common.notice(t("denied.text"), "error"), no_update, no_update, no_update
-        except GridMapError as exc:
-            return common.notice(t("error.input", detail=str(exc)), "error"), no_update, no_update, no_update
-        with Session(engine) as session:
-            body, new_versions = _reload(session, scope, flat_id, lang)
-        return common.notice(t("visit.saved"), "ok", id="visit-saved"), body, new_versions, ""
+        return details(detail, lang) if detail else common.denied(translator(lang))
 
     @app.callback(Output(E_MESSAGE, "children"), Output(DETAILS, "children", allow_duplicate=True),
                   Output(E_DESCRIPTION, "value"),
@@ -271,5 +212,5 @@ def register_callbacks(app, engine: Engine, settings: Settings) -> None:  # type
         except GridMapError as exc:
             return common.notice(t("error.input", detail=str(exc)), "error"), no_update, no_update
         with Session(engine) as session:
-            body, _ = _reload(session, scope, flat_id, lang)
+            body = _reload(session, scope, flat_id, lang)
         return common.notice(t("event.saved"), "ok", id="event-saved"), body, ""

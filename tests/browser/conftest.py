@@ -143,6 +143,20 @@ def login(browser, base_url: str, username: str, password: str):  # type: ignore
     return page, context, errors
 
 
+def record_outcome(page, *, method: str | None = None, result: str | None = None,  # type: ignore[no-untyped-def]
+                   note: str | None = None, expect: str = "#verify-saved") -> None:
+    """Fill the flat page's verification form (labels as shown: 上门, 核实无误 …; None keeps the default), save, and
+    wait for `expect` (the saved notice, or e.g. #verify-conflict)."""
+    if method:
+        page.locator("#verify-method").get_by_text(method, exact=True).click()
+    if result:
+        page.locator("#verify-result").get_by_text(result, exact=True).click()
+    if note is not None:
+        page.fill("#verify-note", note)
+    page.click("#verify-submit")
+    page.wait_for_selector(expect)
+
+
 @pytest.fixture
 def admin_page(browser, server):
     page, context, errors = login(browser, server["base_url"], USERNAME, PASSWORD)

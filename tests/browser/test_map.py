@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from geodata import indicators, schema, store
 from layers import buildings, colors, legend
-from tests.browser.conftest import USERNAME, VIEWPORT
+from tests.browser.conftest import USERNAME, VIEWPORT, record_outcome
 
 
 def _fill(page, building_id: int) -> str:  # type: ignore[no-untyped-def]
@@ -277,17 +277,18 @@ def test_click_building_record_visit_and_map_follows(admin_page, server):
 
     cell.locator("a").click()
     page.wait_for_url(re.compile(rf"/flat/{flat_id}$"))
-    page.wait_for_selector("#visit-form")
+    page.wait_for_selector("#verify-submit")
+    assert page.locator("#visit-form").count() == 0 and page.locator(".gm-form #verify-submit").count() == 1
     members = page.inner_text(".gm-members")
     assert "3204**********" in members                      # ID masked
     assert re.search(r"\b\d{18}\b|\d{17}X", members) is None  # no full ID anywhere
     assert "户在人不在" in page.inner_text("#flat-findings")
 
-    page.locator("#visit-method").get_by_text("上门", exact=True).click()
-    page.locator("#visit-result").get_by_text("核实无误", exact=True).click()
-    page.fill("#visit-note", "上门核实，户主本人在家")
-    page.click("#visit-submit")
-    page.wait_for_selector("#visit-saved")
+    # The one verification form: the open finding is ticked; record a door visit that confirms the register.
+    finding = page.locator(".gm-verify-findings input[type=checkbox]")
+    assert finding.count() == 1 and finding.is_checked()
+    assert "户在人不在" in page.inner_text(".gm-verify-findings")
+    record_outcome(page, method="上门", result="核实无误", note="上门核实，户主本人在家")
     household_id = built.household_ids[built.finding_flat]
     assert "已核实" in page.inner_text(f"#household-verified-{household_id}")
     assert "已关闭" in page.inner_text("#flat-findings")

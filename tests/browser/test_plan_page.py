@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from geodata import models, schema, store
 from layers import routes
+from tests.browser.conftest import record_outcome
 
 #: Flats of grid 2 (buildings 3 and 4) that get an open finding for this test.
 FLATS = (("3", 2, "201"), ("4", 1, "302"))
@@ -83,11 +84,9 @@ def test_worker_plans_prints_records_and_sees_the_tick(worker_page, server, tmp_
     href = link.get_attribute("href")
     flat_id = int(re.fullmatch(r"/flat/(\d+)", href).group(1))
     link.click()
-    page.wait_for_selector("#visit-form")
+    page.wait_for_selector("#verify-submit")
     assert page.url == f"{base}{href}"
-    page.locator("#visit-method").get_by_text("上门", exact=True).click()
-    page.click("#visit-submit")
-    page.wait_for_selector("#visit-saved")
+    record_outcome(page, method="上门")
 
     # Back on the plan page: the same plan, stop 1 ticked, the others not.
     page.go_back()
