@@ -242,7 +242,11 @@ def _history_rows(session: Session, targets: Iterable[tuple[str, int]]) -> list[
 
 def flat_detail(session: Session, scope: access.Scope | None, flat_id: int,
                 as_of: dt.date | None = None) -> dict[str, Any] | None:
-    """Everything the flat page shows, with ID numbers and phones masked; None outside the scope."""
+    """Everything the flat page shows, with ID numbers and phones masked; None outside the scope.
+
+    "contacts" is who to call about the flat (`geodata.contacts.flat_contacts`): the register's occupants (户主
+    first), former occupants no longer in the register (with the date they left) and checkpoint registrants not in
+    the register household, each {"source", "name", "head", "phone" (masked), "since"}."""
     if not access.flat_visible(session, scope, flat_id):
         return None
     as_of = as_of or indicators.local_today()
@@ -298,6 +302,7 @@ def flat_detail(session: Session, scope: access.Scope | None, flat_id: int,
                     "reporter": e.reporter, "reported_at": _when(e.reported_at)}
                    for e in events],
         "history": _history_rows(session, targets),
+        "contacts": _contact_rows(contacts.flat_contacts(session, flat_id).contacts),
     }
 
 
@@ -594,6 +599,12 @@ def _event_visible(session: Session, scope: access.Scope | None, event: models.E
     return access.community_visible(session, scope, event.community_id) and scope.grid_ids is None
 
 
+def _contact_rows(people: Iterable[contacts.Contact]) -> list[dict[str, Any]]:
+    """Contacts for display (dashboard/components/contacts.py): phones masked, dates as ISO text."""
+    return [{"source": c.source, "name": c.name, "head": c.is_head, "phone": access.mask_phone(c.phone),
+             "since": c.since.isoformat() if c.since else ""} for c in people]
+
+
 def _contacts_rows(session: Session, scope: access.Scope, places: Iterable[contacts.FlatContacts]
                    ) -> list[dict[str, Any]]:
     """Flats with their contacts for display: names as the flat page shows them, phones masked; a flat outside the
@@ -601,8 +612,7 @@ def _contacts_rows(session: Session, scope: access.Scope, places: Iterable[conta
     out = []
     for fc in places:
         visible = access.flat_visible(session, scope, fc.flat_id)
-        people = [{"source": c.source, "name": c.name, "head": c.is_head, "phone": access.mask_phone(c.phone),
-                   "since": c.since.isoformat() if c.since else ""} for c in fc.contacts] if visible else []
+        people = _contact_rows(fc.contacts) if visible else []
         out.append({"flat_id": fc.flat_id if visible else None, "label": fc.label, "floor": fc.floor,
                     "changed": list(fc.changed), "contacts": people})
     return out

@@ -1,20 +1,87 @@
-"""The flat page's data without a browser: the one verification form's whole-flat mode for a flat without a
-household (findings listed, settled, a flat that gained a household meanwhile refused)."""
+"""The flat page's data without a browser: who to call (register, former occupants, checkpoint registrants; phones
+masked), and the one verification form's whole-flat mode for a flat without a household (findings listed, settled,
+a flat that gained a household meanwhile refused)."""
 from __future__ import annotations
+
+import datetime as dt
+import json
+import re
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from dashboard import verify_views, views
-from geodata import models, schema, store
+from geodata import access, contacts, history, models, schema, store
 from geodata.errors import ConflictError
+from geodata.synthetic import STORY_PREVIOUS_OWNER
 from tests import factories
 from tests.test_views import env  # noqa: F401  (fixture)
+
+FORMER_PHONE, NEW_OWNER_PHONE = "13912345678", "13800001111"
 
 
 def _vacant_flat(built: factories.Built) -> int:
     return built.flat_ids[next(key for key in built.flat_ids if key[0] == "4" and key not in built.household_ids)]
+
+
+def test_flat_detail_lists_who_to_call_with_masked_phones(env):  # noqa: F811
+    engine, built, scopes = env
+    key = built.finding_flat
+    flat_id = built.flat_ids[key]
+    with store.session_scope(engine) as s:
+        # a household that sold and left the register, and the new owner seen at the checkpoint
+        former = models.Household(flat_id=flat_id, head_name="张民生", residence_status=schema.RES_OWNER)
+        s.add(former)
+        s.flush()
+        s.add(models.Person(household_id=former.id, name="张民生", relation=schema.HEAD_RELATION,
+                            id_status=schema.ID_MISSING, phone=FORMER_PHONE))
+        s.flush()
+        history.apply_changes(s, former, {"active": False}, by="tester", how=schema.HOW_IMPORT)
+        s.add(models.CheckpointRegistration(community_id=built.community_id, name="李新民", id_status=schema.ID_MISSING,
+                                            phone=NEW_OWNER_PHONE, flat_id=flat_id, role=schema.CP_OWNER,
+                                            reg_date=dt.date(2024, 2, 20)))
+    with Session(engine) as s:
+        detail = views.flat_detail(s, scopes["worker"], flat_id)
+        head = s.scalars(select(models.Person).where(models.Person.household_id == built.household_ids[key],
+                                                     models.Person.relation == schema.HEAD_RELATION)).one()
+        phones = set(s.scalars(select(models.Person.phone).where(models.Person.phone.is_not(None))))
+    people = detail["contacts"]
+    assert [c["source"] for c in people] == [contacts.SRC_REGISTER] * (len(people) - 2) + [
+        contacts.SRC_FORMER, contacts.SRC_CHECKPOINT]
+    first = people[0]
+    assert (first["name"], first["head"], first["since"]) == (head.name, True, "")
+    assert first["phone"] == access.mask_phone(head.phone)
+    gone = people[-2]
+    assert (gone["name"], gone["head"], gone["phone"]) == ("张民生", True, "139****5678")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", gone["since"])                    # the date it left the register
+    new_owner = people[-1]
+    assert new_owner == {"source": contacts.SRC_CHECKPOINT, "name": "李新民", "head": False,
+                         "phone": "138****1111", "since": "2024-02-20"}
+    shown = json.dumps(detail, ensure_ascii=False)
+    assert FORMER_PHONE in phones and [p for p in phones | {NEW_OWNER_PHONE} if p in shown] == []
+
+
+def test_a_just_sold_flat_shows_the_former_owner_and_the_new_one(lanxiang_store):
+    """The seed's story on the demo: 16幢4单元202 was just sold; the register still lists 张民生, the checkpoint saw
+    the new owner."""
+    url, _, _ = lanxiang_store
+    engine = store.make_engine(url)
+    with Session(engine) as s:
+        flat_id = s.scalar(select(models.Flat.id).join(models.Building)
+                           .where(models.Building.number == "16", models.Flat.unit == 4, models.Flat.room == "202"))
+        community = s.get(models.Community, s.get(models.Flat, flat_id).building.community_id)
+        scope = access.Scope(username="story_admin", role=schema.ROLE_COMMUNITY_ADMIN,
+                             street_ids=frozenset({community.street_id}), community_ids=frozenset({community.id}),
+                             grid_ids=None, person_level=True, may_reveal=True)
+        detail = views.flat_detail(s, scope, flat_id)
+    engine.dispose()
+    people = detail["contacts"]
+    owner = next(c for c in people if c["name"] == STORY_PREVIOUS_OWNER)
+    assert owner["source"] == contacts.SRC_REGISTER and owner["head"]
+    checkpoint = [c for c in people if c["source"] == contacts.SRC_CHECKPOINT]
+    assert checkpoint and all(c["name"] != STORY_PREVIOUS_OWNER and c["since"] for c in checkpoint)
+    assert all(re.fullmatch(r"(1\d{2}|0519-)\*{4}\d{4}|", c["phone"]) for c in people)     # masked (or none)
 
 
 def test_a_flat_without_household_is_verified_as_a_whole(env):  # noqa: F811

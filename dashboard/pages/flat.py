@@ -1,5 +1,6 @@
-"""The flat page (`/flat/<id>`): households and members (ID numbers and phones masked), open findings, visits,
-events and the change history, with one verification form (逐项核实与更正, components/verify.py: per finding with corrections, or
+"""The flat page (`/flat/<id>`): households and members (ID numbers and phones masked), who to call about the flat
+(联系人: register, former occupants, checkpoint registrants; phones masked), open findings, visits, events and the
+change history, with one verification form (逐项核实与更正, components/verify.py: per finding with corrections, or
 the flat as a whole when no household is registered there), the event form, and — where someone is 60+ — the
 care-contact form (关爱联系, components/care.py); roles that may see full values get 查看完整信息 (components/reveal.py).
 
@@ -15,7 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dashboard import auth, inputs, views
-from dashboard.components import care, common, reveal, verify
+from dashboard.components import care, common, contacts, reveal, verify
 from dashboard.i18n import translator
 from geodata import schema, store
 from geodata.errors import AccessDenied, GridMapError, NotFoundError
@@ -79,6 +80,12 @@ def details(detail: dict[str, Any], lang: str) -> list[Any]:
                                 id=f'household-verified-{hh["id"]}')], className="gm-card-head"),
             _members_table(hh["members"], t),
         ], className="gm-card", id=f'household-{hh["id"]}'))
+
+    parts.append(html.Section([
+        html.H3(t("contact.title")),
+        html.P(t("contact.hint"), className="gm-muted gm-small"),
+        contacts.contact_list(detail["contacts"], t, empty=t("contact.none"), id="flat-contacts-list"),
+    ], className="gm-card", id="flat-contacts"))
 
     findings = detail["findings"]
     parts.append(html.Section([

@@ -4,8 +4,9 @@ logged with a comment (views.advance_issue → geodata.verification.transition_e
 
 For a repair (leak) at a flat it also says where the leak may come from (views.issue_detail → geodata.contacts):
 the flats above in the same stack, nearest first, then the roof — the unit's flats whose occupants changed
-recently, with every contact the store has for them (register, former occupants, checkpoint registrants), so
-that a just-sold flat's new owner can be reached through the old one. Phones are masked; the flat page reveals.
+recently, with every contact the store has for them (register, former occupants, checkpoint registrants; listed by
+components/contacts.py, as on the flat page), so that a just-sold flat's new owner can be reached through the old
+one. Phones are masked; the flat page reveals.
 
 Person-level roles only, within their area (street staff see the issues list at building level).
 """
@@ -18,7 +19,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from dashboard import auth, inputs, views
-from dashboard.components import common
+from dashboard.components import common, contacts
 from dashboard.i18n import Translator, translator
 from geodata import schema, store
 from geodata.errors import GridMapError
@@ -48,27 +49,13 @@ def _place(d: dict[str, Any]) -> Any:
     return parts
 
 
-def _contact_list(flat: dict[str, Any], t: Translator) -> Any:
-    if not flat["contacts"]:
-        return html.Span(t("issue.no_contacts"), className="gm-hint")
-    items = []
-    for c in flat["contacts"]:
-        who = [html.Strong(c["name"]) if c["head"] else c["name"]]
-        if c["head"]:
-            who.append(html.Span(t("issue.head"), className="gm-chip"))
-        source = t(f'issue.source.{c["source"]}') + (f'（{c["since"]}）' if c["since"] else "")
-        items.append(html.Li([*who, " ", html.Span(c["phone"] or t("issue.no_phone"), className="gm-num"), " · ",
-                              html.Span(source, className=f'gm-hint gm-source-{c["source"]}')]))
-    return html.Ul(items, className="gm-contacts")
-
-
 def _flats(flats: list[dict[str, Any]], t: Translator, kind: str) -> Any:
     rows = []
     for f in flats:
         label = dcc.Link(f["label"], href=f'/flat/{f["flat_id"]}') if f["flat_id"] else f["label"]
         changed = [html.Span(t(f"finding.{c}"), className="gm-chip gm-chip-warn") for c in f["changed"]]
-        rows.append(html.Tr([html.Td([label, *changed]), html.Td(_contact_list(f, t))],
-                            className=f"gm-leak-{kind}"))
+        people = contacts.contact_list(f["contacts"], t, empty=t("issue.no_contacts"))
+        rows.append(html.Tr([html.Td([label, *changed]), html.Td(people)], className=f"gm-leak-{kind}"))
     return html.Table(html.Tbody(rows), className="gm-table gm-leak-table")
 
 

@@ -283,6 +283,11 @@ def test_click_building_record_visit_and_map_follows(admin_page, server):
     assert "3204**********" in members                      # ID masked
     assert re.search(r"\b\d{18}\b|\d{17}X", members) is None  # no full ID anywhere
     assert "户在人不在" in page.inner_text("#flat-findings")
+    # Who to call: the register household, head first with the 户主 chip, phones masked.
+    head = next(h for h in built.households if (h.building, h.unit, h.room) == built.finding_flat)
+    contacts = page.inner_text("#flat-contacts")
+    assert head.members[0].name in contacts and "户主" in contacts and "登记表" in contacts
+    assert re.search(r"1[3-9]\d{9}", contacts) is None
 
     # The one verification form: the open finding is ticked; record a door visit that confirms the register.
     finding = page.locator(".gm-verify-findings input[type=checkbox]")

@@ -62,6 +62,10 @@ def test_an_empty_flat_is_verified_as_a_whole(admin_page, server):
     assert page.locator("#visit-form").count() == 0                     # one form only
     assert "整套房屋" in page.inner_text("#verify-whole-flat")
     assert "人在户不在" in page.inner_text("#verify-flat-findings")
+    # who to call: nobody on the register, but the checkpoint saw 赵六 (phone masked, with the date)
+    contacts = page.inner_text("#flat-contacts")
+    assert "赵六" in contacts and "138****5678" in contacts and "卡口登记（2024-02-26）" in contacts
+    assert "13812345678" not in page.content()
 
     record_outcome(page, method="上门", result="核实无误", note="租户赵六在住，已告知补登记")
     assert "已关闭" in page.inner_text("#flat-findings")
