@@ -602,7 +602,8 @@ def _event_visible(session: Session, scope: access.Scope | None, event: models.E
 def _contact_rows(people: Iterable[contacts.Contact]) -> list[dict[str, Any]]:
     """Contacts for display (dashboard/components/contacts.py): phones masked, dates as ISO text."""
     return [{"source": c.source, "name": c.name, "head": c.is_head, "phone": access.mask_phone(c.phone),
-             "since": c.since.isoformat() if c.since else ""} for c in people]
+             "since": c.since.isoformat() if c.since else "", "person_id": c.person_id,
+             "checkpoint_id": c.checkpoint_id} for c in people]
 
 
 def _contacts_rows(session: Session, scope: access.Scope, places: Iterable[contacts.FlatContacts]

@@ -11,9 +11,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from dashboard import verify_views, views
+from dashboard import inputs, verify_views, views
+from dashboard.components import reveal
+from dashboard.i18n import translator
 from geodata import access, contacts, history, models, schema, store
-from geodata.errors import ConflictError
+from geodata.errors import AccessDenied, ConflictError
 from geodata.synthetic import STORY_PREVIOUS_OWNER
 from tests import factories
 from tests.test_views import env  # noqa: F401  (fixture)
@@ -56,10 +58,32 @@ def test_flat_detail_lists_who_to_call_with_masked_phones(env):  # noqa: F811
     assert (gone["name"], gone["head"], gone["phone"]) == ("张民生", True, "139****5678")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", gone["since"])                    # the date it left the register
     new_owner = people[-1]
-    assert new_owner == {"source": contacts.SRC_CHECKPOINT, "name": "李新民", "head": False,
-                         "phone": "138****1111", "since": "2024-02-20"}
+    assert new_owner["checkpoint_id"] and new_owner["person_id"] is None
+    assert {k: v for k, v in new_owner.items() if k != "checkpoint_id"} == {
+        "source": contacts.SRC_CHECKPOINT, "name": "李新民", "head": False, "phone": "138****1111",
+        "since": "2024-02-20", "person_id": None}
     shown = json.dumps(detail, ensure_ascii=False)
     assert FORMER_PHONE in phones and [p for p in phones | {NEW_OWNER_PHONE} if p in shown] == []
+
+    # 查看完整信息 offers the former owner and the checkpoint's new owner too; revealing one is audited
+    t = translator("zh")
+    offered = dict(reveal.choices(detail, t))
+    assert offered[f'checkpoint:{new_owner["checkpoint_id"]}'] == "李新民（卡口登记）"
+    assert offered[f'person:{gone["person_id"]}'].startswith("张民生（")
+    target_type, target_id = reveal.target(f'checkpoint:{new_owner["checkpoint_id"]}')
+    with Session(engine) as s:
+        with pytest.raises(AccessDenied):       # grid workers may not reveal
+            access.reveal(s, scopes["worker"], target_type=target_type, target_id=target_id, field="phone",
+                          reason="联系新业主")
+        assert access.reveal(s, scopes["admin"], target_type=target_type, target_id=target_id, field="phone",
+                             reason="漏水：联系新业主") == NEW_OWNER_PHONE
+        entry = s.scalars(select(models.AuditLog).where(models.AuditLog.action == schema.A_REVEAL)
+                          .order_by(models.AuditLog.id.desc())).first()
+        assert (entry.target_type, entry.target_id, entry.detail) == (access.TARGET_CHECKPOINT, str(target_id),
+                                                                      "field=phone")
+    for bad in ("checkpoint:x", "flat:1", 7, None, ["person:1"]):
+        with pytest.raises(inputs.BadInput):
+            reveal.target(bad)
 
 
 def test_a_just_sold_flat_shows_the_former_owner_and_the_new_one(lanxiang_store):
