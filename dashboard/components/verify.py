@@ -49,10 +49,12 @@ def _options(prefix: str, codes: Any, t: Translator) -> list[dict[str, Any]]:
 
 def form(detail: dict[str, Any], t: Translator) -> html.Section:
     """The section for a flat page (`views.flat_detail`); its body is filled by `register_callbacks`' loader."""
+    help_text = (t("verify.help", _default="选择本次核实的问题；结果为“已更正”时填写更正内容，保存后写入台账并保留修改记录。")
+                 if detail.get("households") else
+                 t("verify.help_whole_flat", _default="本户室没有登记住户：核实结果记在户室上，并关闭下列问题；没有可更正的台账内容。"))
     return html.Section([
         html.H3(t("verify.title", _default="逐项核实与更正")),
-        html.Div(t("verify.help", _default="选择本次核实的问题；结果为“已更正”时填写更正内容，保存后写入台账并保留修改记录。"),
-                 className="gm-muted gm-small"),
+        html.Div(help_text, className="gm-muted gm-small", id="verify-help"),
         html.Div(id=BODY),
         html.Div(id=MESSAGE),
     ], className="gm-card gm-form gm-verify", id=SECTION)

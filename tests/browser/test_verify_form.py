@@ -59,6 +59,7 @@ def test_an_empty_flat_is_verified_as_a_whole(admin_page, server):
     flat_id = _plant_registrant(server)
     page.goto(f"{server['base_url']}/flat/{flat_id}")
     page.wait_for_selector("#verify-whole-flat")
+    assert "没有登记住户" in page.inner_text("#verify-help")          # no talk of correcting the register
     assert page.locator("#visit-form").count() == 0                     # one form only
     assert "整套房屋" in page.inner_text("#verify-whole-flat")
     assert "人在户不在" in page.inner_text("#verify-flat-findings")
