@@ -116,12 +116,7 @@ def layout(engine: Engine, lang: str, settings: Settings) -> Any:
                       dashGridOptions={"domLayout": "autoHeight", "animateRows": False,
                                        "suppressCellFocus": True, "pinnedBottomRowData": []},
                       columnSize="responsiveSizeToFit", style={"width": "100%"})
-    parts: list[Any] = [
-        html.Div([html.H1(t("compare.title"), className="gm-title"),
-                  html.Div(t("compare.aggregates"), className="gm-subtitle")], className="gm-page-head"),
-        _controls(streets, as_of.isoformat(), activity[0].isoformat() if activity else None, lang),
-        html.Div(id=MESSAGE),
-        html.Div(id=SUMMARY, className="gm-hint"),
+    results = html.Div([
         html.Div([
             html.Section([grid, html.P(t("compare.table_note"), className="gm-hint")], className="gm-cmp-table"),
             html.Section([html.Div(dl.Map(id=MAP, children=layers, **view, trackViewport=False,
@@ -134,6 +129,17 @@ def layout(engine: Engine, lang: str, settings: Settings) -> Any:
                   html.Section(dcc.Graph(id=LINES, config=GRAPH_CONFIG), className="gm-cmp-chart")],
                  className="gm-cmp-row"),
         html.Section(dcc.Graph(id=SMALL_BARS, config=GRAPH_CONFIG), className="gm-cmp-chart gm-cmp-small"),
+    ], id="compare-results")
+    parts: list[Any] = [
+        html.Div([html.H1(t("compare.title"), className="gm-title"),
+                  html.Div(t("compare.aggregates"), className="gm-subtitle")], className="gm-page-head"),
+        _controls(streets, as_of.isoformat(), activity[0].isoformat() if activity else None, lang),
+        html.Div(id=MESSAGE),
+        html.Div(id=SUMMARY, className="gm-hint"),
+        # A street of 15 communities answers in a fraction of a second, a city in seconds: past 300 ms the results
+        # dim under a spinner while the table is recomputed (kept visible and mounted: the map keeps its size).
+        dcc.Loading(results, type="circle", delay_show=300, overlay_style={"visibility": "visible", "opacity": .5},
+                    target_components={TABLE: "rowData"}, parent_className="gm-cmp-loading"),
     ]
     page = html.Div(parts, className="gm-content gm-cmp-page", id="compare-page")
     synthetic = any(s["synthetic"] for s in streets)
