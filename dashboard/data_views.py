@@ -40,6 +40,7 @@ DATA_ROLES = (schema.ROLE_COMMUNITY_ADMIN, schema.ROLE_GRID_LEADER)
 #: Grid and building geometry change the whole community's map: community admins only.
 GEO_ROLES = (schema.ROLE_COMMUNITY_ADMIN,)
 ALL_KINDS = preview.TABLE_KINDS + preview.GEO_KINDS
+LEADER_KINDS = (schema.K_CHECKPOINT,)
 JOB_FILE = ".job.json"
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 30.0
@@ -73,9 +74,12 @@ def may_import(scope: access.Scope | None) -> bool:
 
 
 def kinds_for(scope: access.Scope | None) -> tuple[str, ...]:
+    """What the scope may import. Community admins: everything. Grid leaders: checkpoint registrations only — they
+    add rows (and unlisted flats) and change no household, while a register import changes and removes households
+    in every grid of the community, beyond a grid leader's area."""
     if not may_import(scope):
         return ()
-    return ALL_KINDS if scope.role in GEO_ROLES else preview.TABLE_KINDS
+    return ALL_KINDS if scope.role in GEO_ROLES else LEADER_KINDS
 
 
 def require_importer(scope: access.Scope | None) -> access.Scope:

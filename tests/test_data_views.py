@@ -81,7 +81,8 @@ def test_who_may_use_the_data_page(env):
     assert not data_views.may_import(scopes["worker"]) and not data_views.may_import(scopes["street"])
     assert not data_views.may_import(None)
     assert data_views.kinds_for(scopes["admin"]) == data_views.ALL_KINDS
-    assert data_views.kinds_for(scopes["leader"]) == preview.TABLE_KINDS    # no geometry for grid leaders
+    # no geometry and no register for grid leaders: a register import changes households in every grid
+    assert data_views.kinds_for(scopes["leader"]) == (schema.K_CHECKPOINT,)
     with Session(engine) as s:
         assert [c["id"] for c in data_views.data_communities(s, scopes["leader"])] == [built.community_id]
         assert data_views.data_communities(s, scopes["worker"]) == []
@@ -226,7 +227,7 @@ def test_checkpoint_in_the_background_with_progress(env):
         data_views.job_status(settings, scopes["admin"], token)
 
 
-def test_grid_leader_cannot_import_geometry_or_into_another_community(env):
+def test_grid_leader_cannot_import_geometry_the_register_or_into_another_community(env):
     engine, built, settings, scopes = env
     geo = (factories.Path(__file__).parent / "data" / "grids_gcj02.geojson").read_bytes()
     with pytest.raises(AccessDenied):
@@ -240,6 +241,10 @@ def test_grid_leader_cannot_import_geometry_or_into_another_community(env):
     up2 = _upload(settings, scopes["leader"])
     with pytest.raises(AccessDenied):
         data_views.start_import(engine, settings, scopes["leader"], up2.token, built.community_id, schema.K_GRIDS)
+    with pytest.raises(AccessDenied):          # the master register: community admins only
+        data_views.start_import(engine, settings, scopes["leader"], up2.token, built.community_id, schema.K_REGISTER)
+    with pytest.raises(AccessDenied):
+        data_views.preview_upload(settings, scopes["leader"], up2.token, schema.K_REGISTER)
 
 
 def test_geodata_preview_and_import(env):
