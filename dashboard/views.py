@@ -575,16 +575,8 @@ def open_issues(session: Session, scope: access.Scope | None, *, community_id: i
 
 
 def close_issue(session: Session, scope: access.Scope | None, event_id: int, *, comment: str) -> models.Event:
-    """Close an open event (结案) as the signed-in user, with a comment (`verification.close_event`), after the
-    scope check: person-level roles, within their area. The caller commits."""
-    event = session.get(models.Event, event_id)
-    if event is None:
-        raise NotFoundError(f"event {event_id} does not exist")
-    if not access.person_level_allowed(scope):
-        raise AccessDenied(f"event {event_id}: your role cannot close events")
-    if not _event_visible(session, scope, event):
-        raise AccessDenied(f"event {event_id}: outside your area")
-    return verification.close_event(session, event_id, by=scope.username, comment=comment)
+    """Close an open event (结案) with a comment: `advance_issue` to schema.E_CLOSED. The caller commits."""
+    return advance_issue(session, scope, event_id, schema.E_CLOSED, comment=comment)
 
 
 def _event_visible(session: Session, scope: access.Scope | None, event: models.Event) -> bool:
@@ -606,16 +598,16 @@ def _contact_rows(people: Iterable[contacts.Contact]) -> list[dict[str, Any]]:
              "checkpoint_id": c.checkpoint_id} for c in people]
 
 
-def _contacts_rows(session: Session, scope: access.Scope, places: Iterable[contacts.FlatContacts]
-                   ) -> list[dict[str, Any]]:
+def _flats_with_contacts(session: Session, scope: access.Scope, places: Iterable[contacts.FlatContacts]
+                         ) -> list[dict[str, Any]]:
     """Flats with their contacts for display: names as the flat page shows them, phones masked; a flat outside the
     viewer's grids keeps its label but shows nobody."""
     out = []
     for fc in places:
         visible = access.flat_visible(session, scope, fc.flat_id)
         people = _contact_rows(fc.contacts) if visible else []
-        out.append({"flat_id": fc.flat_id if visible else None, "label": fc.label, "floor": fc.floor,
-                    "changed": list(fc.changed), "contacts": people})
+        out.append({"flat_id": fc.flat_id if visible else None, "label": fc.label, "changed": list(fc.changed),
+                    "contacts": people})
     return out
 
 
@@ -634,7 +626,6 @@ def issue_detail(session: Session, scope: access.Scope | None, event_id: int) ->
     detail: dict[str, Any] = {
         "id": event.id, "category": event.category, "state": event.state, "description": event.description,
         "reporter": event.reporter or "", "reported_at": _when(event.reported_at),
-        "closed_at": _when(event.closed_at) if event.closed_at else "",
         "community": session.get(models.Community, event.community_id).name,
         "building_id": building.id if building else None,
         "building": (building.label or f"{building.number}幢") if building else "",
@@ -646,15 +637,16 @@ def issue_detail(session: Session, scope: access.Scope | None, event_id: int) ->
     }
     if flat is not None and event.category == schema.EC_REPAIR:
         leak = contacts.leak_sources(session, flat.id)
-        detail["leak"] = {"above": _contacts_rows(session, scope, leak.above), "top_floor": leak.top_floor,
-                          "changed": _contacts_rows(session, scope, leak.changed_in_unit)}
+        detail["leak"] = {"above": _flats_with_contacts(session, scope, leak.above), "top_floor": leak.top_floor,
+                          "changed": _flats_with_contacts(session, scope, leak.changed_in_unit)}
     return detail
 
 
 def advance_issue(session: Session, scope: access.Scope | None, event_id: int, to_state: str, *,
                   comment: str | None) -> models.Event:
     """Move an event one step along the procedure (受理, 派遣, 处置, 反馈, 核查, 结案 …) as the signed-in user,
-    after the scope check; `verification.transition_event` logs it. The caller commits."""
+    after the scope check (person-level roles, within their area); `verification.transition_event` logs it. The
+    caller commits."""
     event = session.get(models.Event, event_id)
     if event is None:
         raise NotFoundError(f"event {event_id} does not exist")

@@ -121,9 +121,9 @@ def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[s
 
 def _copy(session: Session, table: Table, cols: list[str], values: list[tuple]) -> None:
     """PostgreSQL COPY FROM STDIN on the session's connection (same transaction)."""
-    cursor = session.connection().connection.dbapi_connection.cursor()
     quoted = ", ".join(f'"{c}"' for c in cols)
-    with cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+    with session.connection().connection.dbapi_connection.cursor() as cursor, \
+            cursor.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
         for row in values:
             copy.write_row(row)
 

@@ -1,6 +1,6 @@
 """The issues page (`/issues`): open events (事件) in the user's scope, oldest first — category, place, days open,
 state — and closing one (结案) with a comment, logged as a transition (views.close_issue →
-geodata.verification.close_event). 办理 opens the event's page (pages/issue.py) with the whole procedure.
+geodata.verification.transition_event). 办理 opens the event's page (pages/issue.py) with the whole procedure.
 
 Street staff see the list at building level (no flat, no description) and cannot close.
 """
