@@ -73,14 +73,6 @@ _HEADERS = ("序号", "楼栋", "单元", "室号", "户主姓名", "姓名", "�
 _MERGED_COLS = (2, 3, 4, 5)          # 楼栋, 单元, 室号, 户主姓名 (1-based)
 
 
-def _col(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
 def _name(rng: random.Random, surname: str | None = None) -> str:
     return (surname or rng.choice(_SURNAMES)) + "".join(rng.choices(_GIVEN, k=rng.choice((1, 2, 2))))
 
@@ -165,6 +157,7 @@ def write_register(folder: Path, persons: int, seed: int = SEED) -> dict[str, An
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
     from openpyxl.worksheet.cell_range import CellRange
 
     rng = random.Random(f"{seed}:register:{persons}")
@@ -230,7 +223,7 @@ def write_register(folder: Path, persons: int, seed: int = SEED) -> dict[str, An
         sheets.append((f"第{g + 1}网格", rows, spans))
 
     wb = Workbook(write_only=True)
-    last = _col(len(_HEADERS))
+    last = get_column_letter(len(_HEADERS))
     total_rows = 0
     for title, rows, spans in sheets:
         ws = wb.create_sheet(title)
@@ -267,6 +260,7 @@ def _as_excel_saves_it(path: Path, sheet_rows: list[int], columns: int) -> None:
     """Rewrite openpyxl's inline strings as a shared-string table and add each sheet's <dimension>, as Excel and
     WPS save a workbook: reading inline strings costs openpyxl several times more per cell, which would make the
     floor slower than it is for the files communities really send."""
+    from openpyxl.utils import get_column_letter
     sst: dict[bytes, int] = {}
     refs = 0
 
@@ -282,7 +276,7 @@ def _as_excel_saves_it(path: Path, sheet_rows: list[int], columns: int) -> None:
     for i, n_rows in enumerate(sheet_rows, start=1):
         name = f"xl/worksheets/sheet{i}.xml"
         xml = _RE_INLINE.sub(shared, parts[name])
-        dim = b'<dimension ref="A1:%s%d" />' % (_col(columns).encode(), n_rows)
+        dim = b'<dimension ref="A1:%s%d" />' % (get_column_letter(columns).encode(), n_rows)
         parts[name] = xml.replace(b"</sheetPr>", b"</sheetPr>" + dim, 1)
     items = b"".join(b"<si><t%s</t></si>" % key for key in sst)
     parts["xl/sharedStrings.xml"] = (

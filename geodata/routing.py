@@ -43,7 +43,7 @@ from pyproj import Transformer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from geodata import access, indicators, models, schema, store
+from geodata import access, indicators, models, schema, store, worklist
 from geodata.errors import InputError, NotFoundError
 
 # --- What can be visited -----------------------------------------------------------------------
@@ -1003,17 +1003,7 @@ def write_plan_xlsx(p: Plan, path: str | FilePath) -> FilePath:
             ws.append(["今日无待走访户"])
         for i, width in enumerate(_SHEET_WIDTHS, start=1):
             ws.column_dimensions[get_column_letter(i)].width = width
-        ws.freeze_panes = "A4"
-        ws.print_title_rows = "1:3"
-        ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
-        ws.page_setup.paperSize = ws.PAPERSIZE_A4
-        ws.page_setup.fitToWidth = 1
-        ws.page_setup.fitToHeight = 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
-        ws.print_options.horizontalCentered = True
-        ws.page_margins.left = ws.page_margins.right = 0.4
-        ws.oddFooter.center.text = "第 &P 页 / 共 &N 页"
-        ws.oddFooter.left.text = "个人信息，注意保密"
+        worklist.print_setup(ws, header_rows=3)
     wb.save(path)
     return path
 

@@ -32,6 +32,7 @@ import shapely
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.cell_range import CellRange
 from openpyxl.writer.excel import ExcelWriter
 from pyproj import Transformer
@@ -1700,14 +1701,6 @@ def _title_cell(ws: Any, text: str) -> WriteOnlyCell:
     return cell
 
 
-def _col(n: int) -> str:
-    s = ""
-    while n:
-        n, r = divmod(n - 1, 26)
-        s = chr(65 + r) + s
-    return s
-
-
 def _register_value(model: CommunityModel, row: dict[str, Any], key: str, seq: int | None) -> Any:
     if key == schema.SEQ:
         return seq
@@ -1736,7 +1729,7 @@ def _write_register(model: CommunityModel, path: Path) -> dict[str, Any]:
         return {"format": "csv", "encoding": "gbk", "sheets": None, "header_row": 2}
 
     wb = _new_workbook()
-    last = _col(len(cols))
+    last = get_column_letter(len(cols))
     if style == _REG_SINGLE:
         sheets = [("花名册", None, model.register_rows)]
     else:
@@ -1746,7 +1739,7 @@ def _write_register(model: CommunityModel, path: Path) -> dict[str, Any]:
     for title, g, rows in sheets:
         ws = wb.create_sheet(title)
         for i, c in enumerate(cols, 1):
-            ws.column_dimensions[_col(i)].width = 20 if c in (schema.ID_NUMBER, schema.ADDRESS) else 11
+            ws.column_dimensions[get_column_letter(i)].width = 20 if c in (schema.ID_NUMBER, schema.ADDRESS) else 11
         merges: list[CellRange] = [CellRange(f"A1:{last}1")]
         heading = f"{plan.compound}家庭户情况平铺表" + (f"（{title}）" if g is not None else "") + "（演示数据）"
         ws.append([_title_cell(ws, heading)])
@@ -1812,12 +1805,12 @@ def _write_checkpoint(model: CommunityModel, path: Path) -> dict[str, Any]:
     wb = _new_workbook()
     ws = wb.create_sheet("登记表")
     for i in range(1, len(headers) + 1):
-        ws.column_dimensions[_col(i)].width = 20 if i in (3, 5) else 11
+        ws.column_dimensions[get_column_letter(i)].width = 20 if i in (3, 5) else 11
     ws.append([_title_cell(ws, f"{plan.name}人员排查和交通管控信息表（演示数据）")])
     ws.append(list(headers))
     for row in model.checkpoint_rows:
         ws.append([_checkpoint_value(row, c, True, style) for c in _CHECKPOINT_COLUMNS])
-    ws.merged_cells.ranges = [CellRange(f"A1:{_col(len(headers))}1")]
+    ws.merged_cells.ranges = [CellRange(f"A1:{get_column_letter(len(headers))}1")]
     _save_workbook(wb, path)
     return {"format": "xlsx", "encoding": None, "header_row": 2}
 

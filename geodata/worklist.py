@@ -140,6 +140,23 @@ def _head_phones(session: Session, household_ids: set[int]) -> dict[int, str]:
     return {hid: phone for hid, (_, phone) in best.items()}
 
 
+def print_setup(ws: Any, *, header_rows: int) -> None:
+    """A printable sheet of residents: A4 landscape, one page wide, the `header_rows` repeated and frozen, page
+    numbers and a confidentiality line in the footer."""
+    ws.freeze_panes = f"A{header_rows + 1}"
+    ws.print_title_rows = f"1:{header_rows}"
+    ws.page_setup.orientation = ws.ORIENTATION_LANDSCAPE
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_options.horizontalCentered = True
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
+    ws.oddFooter.center.text = "第 &P 页 / 共 &N 页"
+    ws.oddFooter.left.text = "个人信息，注意保密"
+
+
 def sheet_title(name: str, used: set[str]) -> str:
     """A valid, unique Excel sheet name for a grid (no []:*?/\\, at most 31 characters)."""
     base = _SHEET_FORBIDDEN.sub("_", name)[:31] or "网格"
@@ -227,14 +244,4 @@ def _write_sheet(ws: Any, community: models.Community, grid_name: str, grid_code
         ws.row_dimensions[n + 2].height = max(30, 15 * (len(r["evidence"]) // 48 + 1))
     if not rows:
         ws.append(["", "", "", "", "", "无待核实问题"])
-    ws.freeze_panes = "A3"
-    ws.print_title_rows = "1:2"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
-    ws.print_options.horizontalCentered = True
-    ws.page_margins.left = ws.page_margins.right = 0.4
-    ws.page_margins.top = ws.page_margins.bottom = 0.5
-    ws.oddFooter.center.text = "第 &P 页 / 共 &N 页"
+    print_setup(ws, header_rows=2)
