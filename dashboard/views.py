@@ -649,9 +649,9 @@ def advance_issue(session: Session, scope: access.Scope | None, event_id: int, t
     caller commits."""
     event = session.get(models.Event, event_id)
     if event is None:
-        raise NotFoundError(f"event {event_id} does not exist")
+        raise NotFoundError(f"事件不存在 (event {event_id} does not exist)")
     if not _event_visible(session, scope, event):
-        raise AccessDenied(f"event {event_id}: outside your area")
+        raise AccessDenied(f"无权办理：该事件不在您的管理范围内 (event {event_id}: outside your area)")
     return verification.transition_event(session, event_id, to_state, by=scope.username, comment=comment)
 
 

@@ -172,11 +172,14 @@ def transition_event(session: Session, event_id: int, to_state: str, *, by: str,
         raise NotFoundError(f"event {event_id} does not exist")
     allowed = schema.EVENT_TRANSITIONS.get(event.state, ())
     if to_state not in allowed:
-        raise InputError(f"event {event_id}: expected a next state among {', '.join(allowed) or 'none'} "
-                         f"(from {event.state}), got {to_state!r}")
+        raise InputError(f"事件已处于“{schema.EVENT_STATE_LABELS.get(event.state, event.state)}”，不能转为"
+                         f"“{schema.EVENT_STATE_LABELS.get(to_state, to_state)}”，请刷新页面 (event {event_id}: "
+                         f"expected a next state among {', '.join(allowed) or 'none'} (from {event.state}), "
+                         f"got {to_state!r})")
     comment = (comment or "").strip() or None
     if to_state in (schema.E_CLOSED, schema.E_REJECTED) and comment is None:
-        raise InputError(f"comment: expected a text saying how event {event_id} was settled, got nothing")
+        raise InputError(f"请填写办理说明 (comment: expected a text saying how event {event_id} was settled, "
+                         "got nothing)")
     at = at or models.utcnow()
     session.add(models.EventTransition(event_id=event.id, from_state=event.state, to_state=to_state, at=at, by=by,
                                        comment=comment))
