@@ -9,8 +9,11 @@ months with their transitions. Checkpoint registrations and care contacts are no
 read them at the community level.
 
 Then times, on that store, only the indicator computation (median of --repeat runs, after one warm-up run):
-community_indicators for one street of 15 communities and for the whole city, grid_indicators for one community,
-compare_periods for the street. Prints one table. Targets: street ≤ 300 ms, city ≤ 3 s.
+community_indicators for one street of 15 communities and for the whole city, each three ways — with every
+community's summary kept (geodata.summaries: the usual case), with one community changed just before (a worker
+recorded a visit: that community is computed again), and computed from scratch (no summary kept: a store just
+upgraded, or the first view after an import into every community) — plus compare_periods for the street and
+grid_indicators for one community (grids are never kept). Prints one table. Targets: street ≤ 300 ms, city ≤ 3 s.
 
     python benchmarks/compare_speed.py                 # build the city if not cached, then measure
     python benchmarks/compare_speed.py --rebuild       # build it again
@@ -395,13 +398,17 @@ def server_cpu_clock(session: Session) -> Callable[[], float] | None:
     return clock
 
 
-def timed(fn: Callable[[], object], repeat: int,
-          server_clock: Callable[[], float] | None = None) -> tuple[float, float, float, float | None]:
+def timed(fn: Callable[[], object], repeat: int, server_clock: Callable[[], float] | None = None,
+          setup: Callable[[], object] | None = None) -> tuple[float, float, float, float | None]:
     """(median wall time, max wall time, median CPU time of this process, median server CPU time or None) of
-    `repeat` runs after a warm-up."""
+    `repeat` runs after a warm-up; `setup` (not timed) runs before each."""
+    if setup:
+        setup()
     fn()    # warm-up: statement compilation, caches
     wall, cpu, server = [], [], []
     for _ in range(repeat):
+        if setup:
+            setup()
         before = server_clock() if server_clock else 0.0
         t, c = time.perf_counter(), time.process_time()
         fn()
@@ -413,24 +420,58 @@ def timed(fn: Callable[[], object], repeat: int,
             statistics.median(server) if server else None)
 
 
-def measure(url: str, backend: str, repeat: int) -> None:
-    engine = store.make_engine(url)
+def _forget(engine, community_ids: list[int] | None) -> Callable[[], None]:  # type: ignore[no-untyped-def]
+    """A setup that throws away the kept summaries of these communities (None: all)."""
+    def run() -> None:
+        with engine.begin() as conn:
+            where = "" if community_ids is None else f" WHERE community_id IN ({','.join(map(str, community_ids))})"
+            conn.execute(text("DELETE FROM compare_summary" + where))
+    return run
+
+
+def _touch(engine, community_id: int) -> Callable[[], None]:  # type: ignore[no-untyped-def]
+    """A setup that changes one household of a community (its verification day, back and forth), as a worker's
+    visit would: the community's summary has to be computed again, the others are kept."""
+    def run() -> None:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "UPDATE household SET verified_at = CASE WHEN verified_at IS NULL THEN :day ELSE NULL END "
+                "WHERE id = (SELECT min(h.id) FROM household h JOIN flat f ON f.id = h.flat_id "
+                "JOIN building b ON b.id = f.building_id WHERE b.community_id = :c)"),
+                {"day": AS_OF, "c": community_id})
+    return run
+
+
+def measure(url: str, backend: str, repeat: int, cold_repeat: int) -> None:
+    engine = store.open_store(url)          # a city cached by an older version gets the newer migrations
     with Session(engine) as s:
         server_clock = server_cpu_clock(s) if backend == "postgresql" else None
         street_id, community_id = 1, 1
-        street_n = len(compare.community_indicators(s, street_id, as_of=AS_OF))
-        city_n = len(compare.community_indicators(s, None, as_of=AS_OF))
+        street_ids = list(s.scalars(text("SELECT id FROM community WHERE street_id = 1 ORDER BY id")))
+        city_n = s.scalar(text("SELECT count(*) FROM community"))
+        s.rollback()
+
+        def street() -> object:
+            s.rollback()            # a new transaction: it sees the setup's change
+            return compare.community_indicators(s, street_id, as_of=AS_OF)
+
+        def city() -> object:
+            s.rollback()
+            return compare.community_indicators(s, None, as_of=AS_OF)
         runs = [
-            (f"community_indicators, one street ({street_n} communities)", 0.3,
-             lambda: compare.community_indicators(s, street_id, as_of=AS_OF)),
-            (f"compare_periods, one street ({street_n} communities)", None,
-             lambda: compare.compare_periods(s, street_id, AS_OF, AGAINST)),
-            ("grid_indicators, one community", None, lambda: compare.grid_indicators(s, community_id, as_of=AS_OF)),
-            (f"community_indicators, whole city ({city_n} communities)", 3.0,
-             lambda: compare.community_indicators(s, None, as_of=AS_OF)),
+            (f"street ({len(street_ids)} communities), summaries kept", 0.3, street, None, repeat),
+            ("street, one community changed just before", 0.3, street, _touch(engine, community_id), repeat),
+            ("street, computed from scratch (no summary kept)", None, street, _forget(engine, street_ids), repeat),
+            ("compare_periods, street, summaries kept", None,
+             lambda: compare.compare_periods(s, street_id, AS_OF, AGAINST), None, repeat),
+            ("grid_indicators, one community (never kept)", None,
+             lambda: compare.grid_indicators(s, community_id, as_of=AS_OF), None, repeat),
+            (f"city ({city_n} communities), summaries kept", 3.0, city, None, repeat),
+            ("city, one community changed just before", 3.0, city, _touch(engine, community_id), repeat),
+            ("city, computed from scratch (no summary kept)", None, city, _forget(engine, None), cold_repeat),
         ]
-        for name, target, fn in runs:
-            median, worst, cpu, server = timed(fn, repeat, server_clock)
+        for name, target, fn, setup, n in runs:
+            median, worst, cpu, server = timed(fn, n, server_clock, setup)
             ok = "" if target is None else ("yes" if median <= target else "NO")
             tgt = "" if target is None else f"{target * 1000:.0f} ms"
             server_text = "" if server is None else f"{server * 1000:8.0f} ms"
@@ -444,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--communities", type=int, default=1000)
     p.add_argument("--street-size", type=int, default=15)
     p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--cold-repeat", type=int, default=1, help="runs of the city computed from scratch (slow)")
     p.add_argument("--rebuild", action="store_true")
     p.add_argument("--cache-dir", default=tempfile.gettempdir())
     p.add_argument("--pg", help="also measure on PostgreSQL: a database URL, or 'auto' for a private cluster")
@@ -477,9 +519,9 @@ def main(argv: list[str] | None = None) -> int:
               f"median of {args.repeat} runs after a warm-up\n")
         print(f"{'backend':10s} {'what':56s} {'median':>11s} {'max':>11s} {'CPU':>11s} {'server CPU':>11s} "
               f"{'target':>8s}  ok")
-        measure(f"sqlite:///{path}", "sqlite", args.repeat)
+        measure(f"sqlite:///{path}", "sqlite", args.repeat, args.cold_repeat)
         if pg_url:
-            measure(pg_url, "postgresql", args.repeat)
+            measure(pg_url, "postgresql", args.repeat, args.cold_repeat)
     finally:
         if cluster is not None:
             cluster.stop()

@@ -37,7 +37,7 @@ import pandas as pd
 from sqlalchemy import ColumnElement, String, and_, false, func, not_, or_, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
-from geodata import indicators, models, schema
+from geodata import indicators, models, schema, summaries
 from geodata.errors import InputError, NotFoundError
 
 
@@ -61,7 +61,7 @@ UNITS: Final = (U_HOUSEHOLDS, U_PERSONS, U_COUNT, U_SHARE, U_PER_100, U_DAYS, U_
 UNIT_LABELS: Final = {U_HOUSEHOLDS: "户", U_PERSONS: "人", U_COUNT: "件", U_SHARE: "%", U_PER_100: "每百户",
                       U_DAYS: "天", U_PER_WORKER_WEEK: "次/人/周"}
 
-FINDING_CATEGORIES: Final = schema.FLAT_FINDINGS + schema.PERSON_FINDINGS + schema.HOUSEHOLD_FINDINGS
+FINDING_CATEGORIES: Final = schema.FINDING_CATEGORIES
 
 
 def finding_key(category: str) -> str:
@@ -134,8 +134,6 @@ SUFFIX_RANK: Final = "_rank"
 #: title or total rows). Candidates for schema.py.
 Q_QUARANTINED: Final = "quarantined"
 Q_WARNING: Final = "warning"
-#: ID statuses that make an ID unusable: corrupted by Excel, or invalid.
-BAD_ID_STATUSES: Final = (schema.ID_EXCEL_FLOAT, schema.ID_BAD_CHECKSUM, schema.ID_BAD_DATE, schema.ID_BAD_FORMAT)
 #: Audit target type of a street-level export (candidate for schema.py).
 TARGET_STREET: Final = "street"
 
@@ -245,68 +243,6 @@ def _scatter(counts: Counts, position: dict[int, int], rows: Iterable[Sequence[A
                 counts[column][i] += float(value or 0)   # PostgreSQL sums are Decimal
 
 
-def _household_query(area: Any, where: list[Any], group_by: Sequence[Any], *, as_of: dt.date) -> Any:
-    """Per area: households, persons, verified, the 60+, elderly-only, living alone, party, contact, bad IDs.
-
-    Two levels: persons per household, then households per area. `group_by` lists the household-level keys in the
-    order the join produces rows, so SQLite groups without sorting (see _counts)."""
-    B, F, H, P = models.Building, models.Flat, models.Household, models.Person
-    cutoff = indicators.elderly_cutoff(as_of)
-    n = func.count(P.id)
-    per_household = (
-        select(func.min(area).label("area"), func.min(H.verified_at).label("verified_at"), n.label("n"),
-               n.filter(P.birth_date <= cutoff).label("n60"),
-               n.filter(P.political_status.in_(schema.PARTY_CODES)).label("party"),
-               n.filter(or_(P.phone.is_not(None), P.phone2.is_not(None))).label("phone"),
-               n.filter(P.id_status.in_(BAD_ID_STATUSES)).label("bad_ids"))
-        .select_from(B).join(F, F.building_id == B.id).join(H, H.flat_id == F.id)
-        .outerjoin(P, and_(P.household_id == H.id, P.active.is_(True)))
-        .where(H.active.is_(True), *where)
-        .group_by(*group_by)).subquery()
-    hh = per_household.c
-    households = func.count()
-    return (select(hh.area, households, func.sum(hh.n),
-                   households.filter(and_(hh.verified_at.is_not(None), hh.verified_at <= as_of)),
-                   func.sum(hh.n60), households.filter(and_(hh.n > 0, hh.n60 == hh.n)),
-                   households.filter(and_(hh.n == 1, hh.n60 == 1)), households.filter(hh.party > 0),
-                   households.filter(hh.phone > 0), func.sum(hh.bad_ids))
-            .group_by(hh.area))
-
-
-HOUSEHOLD_COLUMNS: Final = ("households", "persons", "verified", "elderly_persons", "elderly_only", "living_alone",
-                            "party", "contact", "bad_ids")
-
-
-def _open_finding_condition(as_of: dt.date) -> ColumnElement[bool]:
-    F = models.Finding
-    end = day_end_utc(as_of)
-    existed = or_(F.created_at < end, and_(F.run_as_of.is_not(None), F.run_as_of <= as_of))
-    still_open = or_(F.status == schema.FINDING_OPEN,
-                     and_(F.status == schema.FINDING_CLOSED, F.closed_at.is_not(None), F.closed_at >= end))
-    return and_(existed, still_open)
-
-
-def _finding_query(level: str, area_ids: Sequence[int] | None, community_id: int | None, *, as_of: dt.date) -> Any:
-    """Per area and category: findings open at the end of `as_of`."""
-    F = models.Finding
-    if level == LEVEL_COMMUNITY:
-        query = (select(F.community_id, F.category, func.count()).where(_open_finding_condition(as_of))
-                 .group_by(F.community_id, F.category))
-        return query if area_ids is None else query.where(F.community_id.in_(area_ids))
-    # A finding's flat: its own, else its household's, its person's household's, its checkpoint row's.
-    fh, fp, ph = aliased(models.Household), aliased(models.Person), aliased(models.Household)
-    cp = aliased(models.CheckpointRegistration)
-    flat_id = func.coalesce(F.flat_id, fh.flat_id, ph.flat_id, cp.flat_id)
-    grid = func.coalesce(models.Building.grid_id, -1)
-    return (select(grid, F.category, func.count()).select_from(F)
-            .outerjoin(fh, fh.id == F.household_id).outerjoin(fp, fp.id == F.person_id)
-            .outerjoin(ph, ph.id == fp.household_id).outerjoin(cp, cp.id == F.checkpoint_id)
-            .join(models.Flat, models.Flat.id == flat_id)
-            .join(models.Building, models.Building.id == models.Flat.building_id)
-            .where(F.community_id == community_id, _open_finding_condition(as_of))
-            .group_by(grid, F.category))
-
-
 def _event_queries(level: str, area_ids: Sequence[int] | None, community_id: int | None, *, as_of: dt.date,
                    window_days: int) -> tuple[Any, Any]:
     """(events open at the end of `as_of` per area; (area, reported, closed) of events closed in the window)."""
@@ -350,16 +286,6 @@ def _median_days(rows: Sequence[Sequence[Any]]) -> tuple[pd.Series, pd.Series]:
             - pd.to_datetime(frame["reported"], format="ISO8601")).dt.total_seconds() / 86400
     grouped = days.groupby(frame["area"])
     return grouped.size().astype(float), grouped.median()
-
-
-def _visit_query(area: Any, where: list[Any], *, as_of: dt.date, window_days: int) -> Any:
-    """Per area: verification visits in the window and the distinct workers who made them."""
-    V, B, F = models.Visit, models.Building, models.Flat
-    end = day_end_utc(as_of)
-    return (select(area, func.count(), func.count(func.distinct(V.by)))
-            .select_from(B).join(F, F.building_id == B.id).join(V, V.flat_id == F.id)
-            .where(*where, V.at >= end - dt.timedelta(days=window_days), V.at < end)
-            .group_by(area))
 
 
 def _latest_batches(session: Session, community_ids: Sequence[int] | None,
@@ -431,27 +357,17 @@ def _counts(session: Session, level: str, area_ids: list[int], *, community_id: 
             as_of: dt.date, window_days: int) -> tuple[list[int], Counts]:
     """Raw counts (_COUNT_COLUMNS) per area, in `area_ids` order; at the grid level a last area -1 holds the
     households in no grid, when there are any."""
-    B, F, H = models.Building, models.Flat, models.Household
     ids = list(area_ids) + ([-1] if level == LEVEL_GRID else [])
     position = {a: i for i, a in enumerate(ids)}
     counts = _new_counts(len(ids))
     if level == LEVEL_COMMUNITY:
-        area, where = B.community_id, ([B.community_id.in_(area_ids)] if street_filter else [])
+        by_area = summaries.community_summaries(session, area_ids)
         filter_ids = area_ids if street_filter else None
-        # With a filter SQLite walks building -> flat -> household, so these keys come out sorted; over the
-        # whole store it scans households in id order.
-        group_by = (B.community_id, B.id, F.id, H.id) if street_filter else (H.id,)
     else:
-        area, where, filter_ids = func.coalesce(B.grid_id, -1), [B.community_id == community_id], None
-        group_by = (B.community_id, B.id, F.id, H.id)
-    _scatter(counts, position, session.execute(_household_query(area, where, group_by, as_of=as_of)),
-             HOUSEHOLD_COLUMNS)
-    for area_id, category, n in session.execute(_finding_query(level, filter_ids, community_id, as_of=as_of)):
-        i = position.get(-1 if area_id is None else int(area_id))
-        if i is not None:
-            counts["open_findings"][i] += n
-            if category in FINDING_CATEGORIES:
-                counts[finding_key(category)][i] += n
+        by_area = summaries.compute_grids(session, community_id, area_ids)
+        filter_ids = None
+    empty = summaries.AreaCounts.empty()
+    counts.update(summaries.evaluate([by_area.get(a, empty) for a in ids], as_of=as_of, window_days=window_days))
     open_query, closed_query = _event_queries(level, filter_ids, community_id, as_of=as_of,
                                               window_days=window_days)
     _scatter(counts, position, session.execute(open_query), ("open_issues",))
@@ -460,8 +376,6 @@ def _counts(session: Session, level: str, area_ids: list[int], *, community_id: 
     for area_id, days in median.items():
         if area_id in position:
             counts["median_days"][position[area_id]] = days
-    _scatter(counts, position, session.execute(_visit_query(area, where, as_of=as_of, window_days=window_days)),
-             ("visits", "workers"))
     problems = (_problems_by_community(session, filter_ids, as_of=as_of) if level == LEVEL_COMMUNITY
                 else _problems_by_grid(session, community_id, as_of=as_of))
     _scatter(counts, position, problems, ("problems",))

@@ -2,7 +2,8 @@
 
 street → community → grid → building → flat (unit, floor, room) → household → person, plus what the work
 around them produces: import batches and quarantined rows, checkpoint registrations, findings, visits, events
-and their transitions, care contacts, users and their area scopes, the audit log and the change log.
+and their transitions, care contacts, users and their area scopes, the audit log and the change log; and the
+street-office comparison's kept-ahead summaries with the data version that keeps them honest.
 docs/MODEL.md describes each entity with its Chinese label.
 
 Geometries are stored as WKB (EPSG:4326) in a `geom_wkb` column on every backend; on PostGIS a migration adds a
@@ -12,8 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+from sqlalchemy import (BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String,
+                        Text, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -337,3 +338,23 @@ class ChangeLog(Base):
 
 
 Index("ix_change_log_entity", ChangeLog.entity, ChangeLog.entity_id)
+
+
+class CompareVersion(Base):
+    """The data version of a community: triggers (migration 0004) bump it whenever a row the street-office
+    comparison counts changes. Never written by the application."""
+    __tablename__ = "compare_version"
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    xact: Mapped[int | None] = mapped_column(BigInteger)      # PostgreSQL: the transaction that bumped it last
+
+
+class CompareSummary(Base):
+    """A community's comparison counts kept ahead (geodata.summaries), valid while `version` is the community's
+    current data version and `format` the code's summary format. Derived data: deleting rows only costs time."""
+    __tablename__ = "compare_summary"
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    format: Mapped[int] = mapped_column(BigInteger)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

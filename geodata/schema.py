@@ -102,6 +102,8 @@ ID_EXCEL_FLOAT: Final = "excel_float"      # stored as a number by Excel: last d
 ID_BAD_CHECKSUM: Final = "bad_checksum"
 ID_BAD_DATE: Final = "bad_date"
 ID_BAD_FORMAT: Final = "bad_format"
+#: ID statuses that make an ID unusable: corrupted by Excel, or invalid.
+BAD_ID_STATUSES: Final = (ID_EXCEL_FLOAT, ID_BAD_CHECKSUM, ID_BAD_DATE, ID_BAD_FORMAT)
 ID_MISSING: Final = "missing"
 ID_STATUS_LABELS: Final = {
     ID_OK: "有效", ID_UPGRADED_15: "15位已升级", ID_EXCEL_FLOAT: "被Excel损坏（需重新采集）",
@@ -179,6 +181,8 @@ PERSON_FINDINGS: Final = (F_NEW_MEMBER, F_ID_AT_TWO_FLATS, F_ID_CORRUPTED, F_ID_
 F_CONFIRM_PARTY: Final = "confirm_party_family"
 F_CONFIRM_ELDERLY: Final = "confirm_elderly"
 HOUSEHOLD_FINDINGS: Final = (F_CONFIRM_PARTY, F_CONFIRM_ELDERLY)
+#: Every category, in the order legends and tables list them.
+FINDING_CATEGORIES: Final = FLAT_FINDINGS + PERSON_FINDINGS + HOUSEHOLD_FINDINGS
 FINDING_LABELS: Final = {
     F_ABSENT_REGISTERED: "户在人不在", F_PRESENT_UNREGISTERED: "人在户不在", F_TENANT_CHANGED: "租户变更",
     F_OWNER_CHANGED: "户主变更", F_NEW_MEMBER: "新增成员", F_ID_AT_TWO_FLATS: "一证多户",

@@ -24,6 +24,10 @@ from geodata.settings import load_settings
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: Tables with a stored geometry (WKB, EPSG:4326); on PostGIS each also gets a generated `geom` column.
 GEOMETRY_TABLES = ("community", "grid", "building", "path")
+#: How long an SQLite connection waits for another's write to finish: the usual wait, and a short one for writes
+#: that may be skipped (kept summaries).
+SQLITE_BUSY_MS = 10000
+SQLITE_SHORT_WAIT_MS = 200
 
 
 def default_url() -> str:
@@ -34,7 +38,7 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyp
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
 

@@ -32,7 +32,7 @@ THEME_CLASSES: Final = {
     THEME_FINDINGS: (colors.FINDING_BREAKS, colors.FINDING_COLORS, "count"),
 }
 #: Finding categories of the findings theme's selector (mismatches first, then the confirmations).
-FINDING_CATEGORIES: Final = (*schema.FLAT_FINDINGS, *schema.PERSON_FINDINGS, *schema.HOUSEHOLD_FINDINGS)
+FINDING_CATEGORIES: Final = schema.FINDING_CATEGORIES
 
 #: Building flags: what the filters (`only=`) select and what the glyph row of a building shows.
 FLAG_ELDERLY_60: Final = "elderly_60"

@@ -131,7 +131,7 @@ def test_migrations_from_empty_and_upgrade_keeps_data(db_url):
     with store.session_scope(engine) as s:
         s.add(models.Street(name="河海街道"))
     store.migrate(engine)
-    assert store.current_revision(engine) == "0003"
+    assert store.current_revision(engine) == "0004"
     with Session(engine) as s:
         assert s.scalars(select(models.Street.name)).all() == ["河海街道"]
     tables = set(inspect(engine).get_table_names())
