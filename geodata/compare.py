@@ -17,8 +17,10 @@ households. Zero is shown: it singles nobody out.
 The register itself is the current one: the store keeps no validity dates for households and persons, so their
 counts do not change with D (ages do: 60+ is taken as of D).
 
-Speed: one GROUP BY query per table over the whole street (or city), never a loop per community; pandas does the
-rest. See benchmarks/compare_speed.py.
+Speed: household, finding and visit counts come from summaries kept per community (geodata.summaries: computed
+once, used until a trigger sees a counted row change, then computed again for that community alone); events and
+import problems are a GROUP BY query each over the whole street (or city), never a loop per community. Grids are
+summed up on the fly. See benchmarks/compare_speed.py.
 """
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ What changes with the day is only *which* rows count: the 60+ (a birth date on o
 (a verification day on or before it), open findings (opened on or before it, not yet closed), visits (in the
 window ending with it). So an area is summed up once as `AreaCounts`:
 - totals: households, persons, party-member families, households with a phone, persons with an unusable ID;
-- verification days, birth dates, the youngest birth date of each household whose members' birth dates are all
-  known (elderly-only), the birth date of each one-person household (living alone) — each a (day, count) list;
+- verification days as a (day, count) list; the birth dates, the youngest birth date of each household whose
+  members' birth dates are all known (elderly-only), the birth date of each one-person household (living
+  alone) — each a sorted list of days;
 - findings as (category, first day open, first day closed, count);
 - visits as (day, worker, count).
 `evaluate` turns many areas' summaries into the counts of one day with a few vector operations.
@@ -44,8 +45,10 @@ NEVER: Final = np.iinfo(np.int32).max
 MISSING: Final = -(2 ** 40)
 TOTALS: Final = ("households", "persons", "party", "contact", "bad_ids")
 #: Column widths of the sections after the totals, in stored order.
-_SECTIONS: Final = (("verified", 2), ("births", 2), ("elderly_only", 2), ("alone", 2), ("findings", 4),
+_SECTIONS: Final = (("verified", 2), ("births", 1), ("elderly_only", 1), ("alone", 1), ("findings", 4),
                     ("visits", 3))
+#: Sections of width 1 are sorted lists of days, one per person or household: stored as differences.
+_SORTED: Final = frozenset(name for name, width in _SECTIONS if width == 1)
 _EPOCH: Final = dt.date(1970, 1, 1)
 #: Communities computed together (a chunk of ~100k households: ~0.5 GB at the peak).
 CHUNK: Final = 40
@@ -54,7 +57,7 @@ CHUNK: Final = 40
 def _format() -> int:
     """The summary format: it changes with this layout and with every code a summary was counted by, so a
     summary counted under other definitions is never used."""
-    spec = repr((2, TOTALS, _SECTIONS, CATEGORIES, schema.PARTY_CODES, schema.BAD_ID_STATUSES,
+    spec = repr((3, TOTALS, _SECTIONS, CATEGORIES, schema.PARTY_CODES, schema.BAD_ID_STATUSES,
                  schema.FINDING_OPEN, schema.FINDING_CLOSED, str(indicators.LOCAL_TZ)))
     return zlib.crc32(spec.encode())
 
@@ -64,7 +67,8 @@ FORMAT: Final = _format()
 
 @dataclass(frozen=True)
 class AreaCounts:
-    """One area's summary. `totals` follows TOTALS; every other field is an int64 array of rows (see _SECTIONS)."""
+    """One area's summary. `totals` follows TOTALS; every other field is an int64 array of rows (see _SECTIONS;
+    width-1 sections sorted)."""
     totals: np.ndarray
     verified: np.ndarray
     births: np.ndarray
@@ -81,16 +85,19 @@ class AreaCounts:
     def encode(self) -> bytes:
         parts = [getattr(self, name) for name, _width in _SECTIONS]
         header = np.array([len(p) for p in parts] + self.totals.tolist(), dtype=np.int64)
-        return zlib.compress(np.concatenate([header, *(p.ravel() for p in parts)]).astype("<i8").tobytes(), 1)
+        flat = [np.diff(p[:, 0], prepend=0) if name in _SORTED else p.ravel()
+                for (name, _width), p in zip(_SECTIONS, parts)]
+        return zlib.compress(np.concatenate([header, *flat]).astype("<i4").tobytes(), 1)
 
     @staticmethod
     def decode(data: bytes) -> AreaCounts:
-        values = np.frombuffer(zlib.decompress(data), dtype="<i8")
+        values = np.frombuffer(zlib.decompress(data), dtype="<i4").astype(np.int64)
         lengths = values[:len(_SECTIONS)].tolist()
         at = len(_SECTIONS) + len(TOTALS)
         parts = []
-        for (_name, width), rows in zip(_SECTIONS, lengths):
-            parts.append(values[at:at + rows * width].reshape(rows, width))
+        for (name, width), rows in zip(_SECTIONS, lengths):
+            part = values[at:at + rows * width]
+            parts.append((np.cumsum(part) if name in _SORTED else part).reshape(rows, width))
             at += rows * width
         return AreaCounts(values[len(_SECTIONS):len(_SECTIONS) + len(TOTALS)], *parts)
 
@@ -219,6 +226,12 @@ def _histogram(area: np.ndarray, keys: list[np.ndarray], weights: np.ndarray | N
     return frame.groupby(["area", *(f"k{i}" for i in range(len(keys)))], sort=True)["n"].sum().reset_index()
 
 
+def _sorted_days(area: np.ndarray, days: np.ndarray) -> pd.DataFrame:
+    """Rows (area, day), one per item, sorted by area and day."""
+    order = np.lexsort((days, area))
+    return pd.DataFrame({"area": area[order], "k0": days[order]})
+
+
 def _split(frame: pd.DataFrame, areas: Sequence[int], width: int) -> dict[int, np.ndarray]:
     """area -> its rows (without the area column) of a frame sorted by area."""
     values = frame.drop(columns="area").to_numpy(dtype=np.int64).reshape(-1, width)
@@ -257,9 +270,9 @@ def _summaries(areas: Sequence[int], persons: pd.DataFrame, findings: pd.DataFra
     was_verified = verified != MISSING
     sections = {
         "verified": _histogram(area[was_verified], [verified[was_verified]]),
-        "births": _histogram(p["area"].to_numpy(dtype=np.int64)[has_birth], [birth[has_birth]]),
-        "elderly_only": _histogram(area[all_known], [youngest[all_known]]),
-        "alone": _histogram(area[alone], [youngest[alone]]),
+        "births": _sorted_days(p["area"].to_numpy(dtype=np.int64)[has_birth], birth[has_birth]),
+        "elderly_only": _sorted_days(area[all_known], youngest[all_known]),
+        "alone": _sorted_days(area[alone], youngest[alone]),
     }
     f = findings
     # Open on day D when found by then (created by the end of D, or by a cross-check as of D or earlier) and not
@@ -380,15 +393,16 @@ def evaluate(summaries: Sequence[AreaCounts], *, as_of: dt.date, window_days: in
     totals = np.vstack([s.totals for s in summaries]) if n else np.zeros((0, len(TOTALS)), np.int64)
     out = {key: totals[:, i].astype(float) for i, key in enumerate(TOTALS)}
 
-    def count(name: str, width: int, selected: Any) -> np.ndarray:
+    def on_or_before(name: str, width: int, last: int) -> np.ndarray:
+        """Per area: the items (width 1) or the counts (width 2) of days up to `last`."""
         pos, rows = _stack(summaries, name, width)
-        keep = selected(rows)
-        return np.bincount(pos[keep], weights=rows[keep, -1], minlength=n).astype(float)
+        keep = rows[:, 0] <= last
+        return np.bincount(pos[keep], weights=rows[keep, 1] if width == 2 else None, minlength=n).astype(float)
 
-    out["verified"] = count("verified", 2, lambda r: r[:, 0] <= day)
-    out["elderly_persons"] = count("births", 2, lambda r: r[:, 0] <= cutoff)
-    out["elderly_only"] = count("elderly_only", 2, lambda r: r[:, 0] <= cutoff)
-    out["living_alone"] = count("alone", 2, lambda r: r[:, 0] <= cutoff)
+    out["verified"] = on_or_before("verified", 2, day)
+    out["elderly_persons"] = on_or_before("births", 1, cutoff)
+    out["elderly_only"] = on_or_before("elderly_only", 1, cutoff)
+    out["living_alone"] = on_or_before("alone", 1, cutoff)
     pos, rows = _stack(summaries, "findings", 4)
     open_ = (rows[:, 1] <= day) & (day < rows[:, 2])
     out["open_findings"] = np.bincount(pos[open_], weights=rows[open_, 3], minlength=n).astype(float)
@@ -402,6 +416,6 @@ def evaluate(summaries: Sequence[AreaCounts], *, as_of: dt.date, window_days: in
     pos, rows = _stack(summaries, "visits", 3)
     inside = (rows[:, 0] > day - window_days) & (rows[:, 0] <= day)
     out["visits"] = np.bincount(pos[inside], weights=rows[inside, 2], minlength=n).astype(float)
-    pairs = np.unique(np.column_stack([pos[inside], rows[inside, 1]]), axis=0)
-    out["workers"] = np.bincount(pairs[:, 0], minlength=n).astype(float) if len(pairs) else np.zeros(n)
+    pairs = np.unique(pos[inside] * (1 << 32) + rows[inside, 1])       # (area, worker), each once
+    out["workers"] = np.bincount(pairs >> 32, minlength=n).astype(float)
     return out
