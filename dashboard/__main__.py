@@ -1,13 +1,16 @@
 """`python -m dashboard [serve] [--host H] [--port N] [--db URL]` and `python -m dashboard users …`.
 
 serve (the default): open (and migrate) the store; on an empty store load the synthetic demo street first
-(loaders.demo); create the first admin / demo accounts (dashboard.auth.bootstrap_users); then serve the app.
+(loaders.demo); create the first admin / demo accounts (dashboard.auth.bootstrap_users); then serve the app,
+while a background thread computes the street-office comparison's summaries that are not kept yet
+(geodata.summaries.warm).
 users: account management, implemented in dashboard/users.py.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from collections.abc import Sequence
 
 from geodata import store
@@ -45,6 +48,14 @@ def ensure_data(engine, settings) -> None:  # type: ignore[no-untyped-def]
     demo.build_demo(engine, settings, progress=print)
 
 
+def _warm(engine) -> None:  # type: ignore[no-untyped-def]
+    from geodata import summaries
+    try:
+        summaries.warm(engine)
+    except Exception:   # noqa: BLE001 - a summary not kept is computed on demand; serving goes on
+        summaries.LOG.exception("comparison summaries not computed ahead")
+
+
 def serve(args: argparse.Namespace) -> int:
     settings = load_settings(host=args.host, port=args.port, db_url=args.db)
     from dashboard import auth
@@ -53,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
     ensure_data(engine, settings)
     auth.bootstrap_users(engine)
     app = create_app(settings, engine)
+    threading.Thread(target=_warm, args=(engine,), name="compare-summaries", daemon=True).start()
     print(f"网格地图: http://{settings.host}:{settings.port}/", flush=True)
     app.run(host=settings.host, port=settings.port, debug=args.debug, use_reloader=False,
             dev_tools_disable_version_check=True)

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import (BigInteger, Connection, Integer, and_, case, cast, delete, func, insert, literal_column, or_,
+from sqlalchemy import (BigInteger, Connection, Engine, Integer, and_, case, cast, delete, func, insert, literal_column, or_,
                         select, text, type_coerce)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, aliased
@@ -346,6 +346,26 @@ def _save(session: Session, rows: list[dict[str, Any]]) -> None:
                     conn.commit()
     except DBAPIError as exc:
         LOG.info("comparison summaries of %d communities not kept: %s", len(rows), type(exc.orig).__name__)
+
+
+def warm(engine: Engine, community_ids: Sequence[int] | None = None) -> int:
+    """Compute and keep the summaries of every community of the store (or of these) that has none valid, so the
+    first street-office view after an upgrade or a large import is as fast as the next. Returns how many were
+    computed. Safe beside other work: it only reads the register, and keeps what it computed in short writes."""
+    V, S = models.CompareVersion, models.CompareSummary
+    with Session(engine) as session:
+        query = (select(V.community_id).outerjoin(S, and_(S.community_id == V.community_id, S.format == FORMAT,
+                                                          S.version == V.version))
+                 .where(S.community_id.is_(None)).order_by(V.community_id))
+        if community_ids is not None:
+            query = query.where(V.community_id.in_([int(c) for c in community_ids]))
+        stale = list(session.scalars(query))
+        for start in range(0, len(stale), CHUNK):
+            community_summaries(session, stale[start:start + CHUNK])
+            session.rollback()          # a fresh snapshot for the next chunk
+    if stale:
+        LOG.info("comparison summaries computed for %d communities", len(stale))
+    return len(stale)
 
 
 def community_summaries(session: Session, community_ids: Sequence[int]) -> dict[int, AreaCounts]:

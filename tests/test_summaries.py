@@ -302,3 +302,13 @@ def test_a_time_just_before_midnight_counts_for_its_own_day(world):
         before = compare.community_indicators(s, ids["street"], as_of=AS_OF - dt.timedelta(days=1),
                                               suppress_below=0).loc["丙社区"]
     assert before["open_findings"] == pytest.approx(100 / 3)      # closed on the 31st: open on the 30th
+
+
+def test_warm_computes_what_is_not_kept(world):
+    engine, ids = world
+    assert summaries.warm(engine) == 3 and set(_kept(engine)) == {ids["a"], ids["b"], ids["c"]}
+    assert summaries.warm(engine) == 0
+    with store.session_scope(engine) as s:
+        _household_of(s, ids, "b").verified_at = dt.date(2024, 3, 30)
+    assert summaries.warm(engine) == 1
+    assert _kept(engine)[ids["b"]] == _versions(engine)[ids["b"]]
