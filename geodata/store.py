@@ -6,6 +6,7 @@ tables live in PostgreSQL, and migrations add PostGIS geometry columns generated
 from __future__ import annotations
 
 import contextlib
+import operator
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import shapely
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, Table, create_engine, event, func, insert, inspect, select, text
+from sqlalchemy import Engine, Table, create_engine, event, func, inspect, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from geodata import models
@@ -119,7 +120,9 @@ def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[s
         elif getattr(default, "is_callable", False):
             extra[col.name] = lambda d=default: d.arg(None)
     cols = names + list(extra)
-    values = [tuple(r[n] for n in names) + tuple(f() for f in extra.values()) for r in rows]
+    get = operator.itemgetter(*names, *names[:1])   # two names at least, so that it returns a tuple
+    n, fns = len(names), list(extra.values())
+    values = [get(r)[:n] + tuple(f() for f in fns) for r in rows] if fns else [get(r)[:n] for r in rows]
     return cols, values
 
 
@@ -132,24 +135,45 @@ def _copy(session: Session, table: Table, cols: list[str], values: list[tuple]) 
             copy.write_row(row)
 
 
+def _executemany(session: Session, table: Table, cols: list[str], values: list[tuple]) -> None:
+    """SQLite: one INSERT prepared once and run by the driver for every row, each value passed through its
+    column type's bind processor as a Core insert would (a Core executemany spends as long building each row's
+    parameters as SQLite takes to insert it)."""
+    dialect = session.get_bind().dialect
+    procs = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in cols]
+    if any(procs):
+        columns = list(zip(*values))
+        for i, proc in enumerate(procs):
+            if proc is not None:
+                columns[i] = tuple(map(proc, columns[i]))
+        values = list(zip(*columns))
+    quote = dialect.identifier_preparer.quote
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+           f"VALUES ({', '.join('?' * len(cols))})")
+    session.connection().exec_driver_sql(sql, values)
+
+
 def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
                 returning: Sequence[str] = ()) -> dict[tuple, int]:
     """Insert many `rows` (dicts with the same keys) into `table` in the session's transaction.
 
     With `returning`, the new id of each row keyed by the tuple of those columns' values. On PostgreSQL the rows
     go in by COPY (ids taken from the table's sequence first): a multi-row INSERT of a large register spends
-    most of its time having its SQL text split and parsed. On SQLite, a Core executemany (not the ORM's bulk
-    insert, which splits rows into a statement per pattern of None values and splices the RETURNING rows back
-    together at a cost growing with the square of the rows).
+    most of its time having its SQL text split and parsed. On SQLite, the driver's executemany of one prepared
+    INSERT (not the ORM's bulk insert, which splits rows into a statement per pattern of None values and splices
+    the RETURNING rows back together at a cost growing with the square of the rows; nor a Core executemany, which
+    builds every row's parameters through the compiled statement), the new ids read back after it.
     """
     if not rows:
         return {}
     if session.get_bind().dialect.name != "postgresql":
+        _executemany(session, table, *_with_defaults(table, rows))
         if not returning:
-            session.execute(insert(table), list(rows))
             return {}
-        stmt = insert(table).returning(table.c.id, *(table.c[k] for k in returning))
-        return {tuple(row[1:]): row[0] for row in session.execute(stmt, list(rows))}
+        # SQLite gives a new row the id after the largest one (INTEGER PRIMARY KEY without AUTOINCREMENT), and
+        # the transaction holds the write lock from its first insert on: the new rows are the last len(rows).
+        new = select(table.c.id, *(table.c[k] for k in returning)).order_by(table.c.id.desc()).limit(len(rows))
+        return {tuple(row[1:]): row[0] for row in reversed(session.execute(new).all())}
     session.flush()
     cols, values = _with_defaults(table, rows)
     out: dict[tuple, int] = {}

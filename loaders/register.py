@@ -293,12 +293,12 @@ def import_register(engine: Engine, community: str, path: str | Path, *, mapping
         if already_imported(s, comm.id, schema.K_REGISTER, digest, result):
             return result
     sheets = tables.read_tables(path, encoding=encoding)
-    with store.session_scope(engine) as s:
+    # A PersonRow and a dict per row, then a tuple per row to insert: see tables.gc_paused.
+    with tables.gc_paused(), store.session_scope(engine) as s:
         comm = find_community(s, community)
         compounds = compounds_of(comm)
-        with tables.gc_paused():  # a PersonRow and a dict per row: see tables.gc_paused
-            persons, vacant = parse_rows(sheets, result, mapping=mapping, compounds=compounds, today=today,
-                                         progress=progress)
+        persons, vacant = parse_rows(sheets, result, mapping=mapping, compounds=compounds, today=today,
+                                     progress=progress)
         batch = models.ImportBatch(community_id=comm.id, kind=schema.K_REGISTER, file_name=path.name,
                                    file_hash=digest, created_by=by,
                                    options=json.dumps({"mapping": dict(mapping or {}), "encoding": encoding},
