@@ -120,9 +120,10 @@ def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> tuple[list[s
         elif getattr(default, "is_callable", False):
             extra[col.name] = lambda d=default: d.arg(None)
     cols = names + list(extra)
-    get = operator.itemgetter(*names, *names[:1])   # two names at least, so that it returns a tuple
-    n, fns = len(names), list(extra.values())
-    values = [get(r)[:n] + tuple(f() for f in fns) for r in rows] if fns else [get(r)[:n] for r in rows]
+    get = operator.itemgetter(*names)
+    given = get if len(names) > 1 else lambda r: (get(r),)   # itemgetter of one name returns the bare value
+    fns = list(extra.values())
+    values = [given(r) + tuple(f() for f in fns) for r in rows] if fns else [given(r) for r in rows]
     return cols, values
 
 
@@ -166,6 +167,8 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
     """
     if not rows:
         return {}
+    if "id" in rows[0]:
+        raise ValueError(f"bulk_insert into {table.name}: the store assigns ids; rows must not carry one")
     if session.get_bind().dialect.name != "postgresql":
         _executemany(session, table, *_with_defaults(table, rows))
         if not returning:

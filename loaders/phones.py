@@ -39,13 +39,18 @@ _RE_SPLIT = re.compile(r"[/、,;|\\\n\r]+|或")
 # A run of digits possibly broken by spaces, dashes and brackets; may start with + or (.
 _RE_RUN = re.compile(r"[+(]?\d[\d\s\-()]*\d\)?")
 _RE_SCIENTIFIC = re.compile(r"\d(?:\.\d+)?E\+?\d+", re.IGNORECASE)
+_RE_INSIDE_NUMBER = re.compile(r"[\s\-()]")
+_RE_POINT_ZERO = re.compile(r"^(\d+)\.0+$")
+# The common cell, as typed or as an Excel number: one mobile number and nothing else. ASCII digits only: other
+# scripts' digits (full-width, Arabic-Indic) take the general steps, which normalise or report them.
+_RE_PLAIN_MOBILE = re.compile(r"1[3-9]\d{9}", re.ASCII)
 _MIN_DIGITS = 5
 _DASHES = re.compile(r"[‐‑‒–—―−﹣－]")
 
 
 def _classify(piece: str) -> tuple[str | None, str]:
     """(normalised number, '') when `piece` is one valid number, else (None, reason)."""
-    d = re.sub(r"[\s\-()]", "", piece)
+    d = _RE_INSIDE_NUMBER.sub("", piece)
     if d.startswith("+"):
         d = d[1:]
     if d.startswith("0086"):
@@ -115,6 +120,8 @@ def parse_phones(raw: object) -> PhoneCheck:
         raw_text = str(int(raw)) if raw == int(raw) else repr(raw)
     else:
         raw_text = str(raw)
+    if _RE_PLAIN_MOBILE.fullmatch(raw_text):
+        return PhoneCheck(raw_text, (raw_text,), (), PHONE_OK, "")   # what the steps below make of it
     raw_out = raw_text if raw_text != "" else None
     text = _DASHES.sub("-", unicodedata.normalize("NFKC", raw_text)).strip()
     if not any(c.isdigit() for c in text):
@@ -132,7 +139,7 @@ def parse_phones(raw: object) -> PhoneCheck:
             reasons.append("号码被Excel改为科学计数法")
             continue
         # "13812345678.0": a number cell exported through float.
-        piece = re.sub(r"^(\d+)\.0+$", r"\1", piece)
+        piece = _RE_POINT_ZERO.sub(r"\1", piece)
         for text_run, number, reason in _runs(piece):
             if number:
                 if number not in numbers:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from geodata import models
+from geodata import models, store
 
 QUARANTINED = "quarantined"
 SKIPPED = "skipped"
@@ -114,10 +114,12 @@ def save(session: Session, batch: models.ImportBatch, result: ImportResult) -> N
     batch.quarantined, batch.skipped = result.quarantined, result.skipped
     batch.summary = json.dumps({"diff": result.diff, "notes": result.notes, "warnings": result.warnings},
                                ensure_ascii=False)
-    session.add_all(models.QuarantineRow(
-        batch_id=batch.id, file_name=p.file, sheet=p.sheet, row=p.row, column=p.column, value=p.value,
-        reason=p.reason, kind=p.kind, raw=json.dumps(p.raw, ensure_ascii=False, default=str) if p.raw else None)
-        for p in result.problems)
+    # Plain rows, not ORM objects: a large register brings thousands of warnings.
+    store.bulk_insert(session, models.QuarantineRow.__table__, [
+        {"batch_id": batch.id, "file_name": p.file, "sheet": p.sheet, "row": p.row, "column": p.column,
+         "value": p.value, "reason": p.reason, "kind": p.kind,
+         "raw": json.dumps(p.raw, ensure_ascii=False, default=str) if p.raw else None}
+        for p in result.problems])
     result.batch_id = batch.id
 
 
