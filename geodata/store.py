@@ -169,6 +169,7 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
         return {}
     if "id" in rows[0]:
         raise ValueError(f"bulk_insert into {table.name}: the store assigns ids; rows must not carry one")
+    session.flush()     # pending ORM rows first: the rows may refer to them, and the driver call bypasses autoflush
     if session.get_bind().dialect.name != "postgresql":
         _executemany(session, table, *_with_defaults(table, rows))
         if not returning:
@@ -177,7 +178,6 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[dict[str, Any]],
         # the transaction holds the write lock from its first insert on: the new rows are the last len(rows).
         new = select(table.c.id, *(table.c[k] for k in returning)).order_by(table.c.id.desc()).limit(len(rows))
         return {tuple(row[1:]): row[0] for row in reversed(session.execute(new).all())}
-    session.flush()
     cols, values = _with_defaults(table, rows)
     out: dict[tuple, int] = {}
     if returning:
